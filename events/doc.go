@@ -1,0 +1,33 @@
+// Package events defines the Cosmic Horizons event envelope, the catalogue of
+// lifecycle event types and their payload schemas, the JSON codec that maps an
+// [Event] onto a watermill message, and [Bus], the context-aware publisher and
+// subscriber every other package uses.
+//
+// # Envelope
+//
+// Every event is a CloudEvents-style [Event]: a UUID id, a dotted type such as
+// "job.completed", the source that emitted it, the subject (the job id), the
+// time with its zone, a schema version, the correlation id shared by every
+// event of one request, a per-job sequence number that strictly increases, and
+// a typed payload in Data.
+//
+// # Transports
+//
+// A transport is any watermill [message.Publisher] and [message.Subscriber]
+// pair. The in-memory transport lives in events/membus and is the embedded
+// default; production transports (Kafka, RabbitMQ, SQL) live in their own
+// subpackages so that their client libraries are compiled into a binary only
+// when it imports them. Every transport passes the conformance suite in
+// events/bustest.
+//
+// # Validation
+//
+// [Bus.Publish] validates each payload against the [Catalogue] before it is
+// encoded: an invalid event is returned to the caller as an error wrapping
+// [ErrInvalidEvent] and never reaches the wire.
+//
+// # Delivery
+//
+// Delivery is at least once. Consumers de-duplicate by [Event.ID]; the
+// [Deduplicator] helper does that for a bounded window.
+package events

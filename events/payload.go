@@ -1,0 +1,26 @@
+package events
+
+import "encoding/json"
+
+// JobData is the payload of every job.* event: a snapshot of the job at the
+// moment of the transition, plus the transition's own details.
+type JobData struct {
+	JobID      string          `json:"job_id"`
+	Owner      string          `json:"owner"`
+	Agent      string          `json:"agent"`
+	DatasetID  string          `json:"dataset_id"`
+	GPUs       int             `json:"gpus"`
+	Priority   int             `json:"priority"`
+	State      string          `json:"state"`
+	PrevState  string          `json:"prev_state,omitempty"`
+	Progress   float64         `json:"progress"`
+	Attempt    int             `json:"attempt"`
+	Backend    string          `json:"backend,omitempty"`
+	ExternalID string          `json:"external_id,omitempty"`
+	WorkflowID string          `json:"workflow_id,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	// NextAttemptAt is set on a job.queued event that schedules a retry.
+	NextAttemptAt string `json:"next_attempt_at,omitempty"`
+}

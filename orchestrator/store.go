@@ -1,0 +1,89 @@
+package orchestrator
+
+import (
+	"context"
+	"time"
+
+	"github.com/cosmic-horizons/horizons/events"
+)
+
+// Store persists jobs, their event history and the transactional outbox.
+// Every method that writes a job also writes the job's new events to the
+// history and to the outbox in the same transaction, so a crash can never
+// separate a state change from its events. Implementations pass the suite in
+// orchestrator/orchestratortest.
+type Store interface {
+	// CreateJob stores a new job and its events. When j.IdempotencyKey is
+	// set and the owner already has a job with that key, nothing is written
+	// and the existing job is returned with created == false.
+	CreateJob(ctx context.Context, j *Job, evs []events.Event) (stored *Job, created bool, err error)
+	// GetJob returns the job with id, or ErrNotFound.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs returns one page of jobs, newest first.
+	ListJobs(ctx context.Context, q ListQuery) (Page, error)
+	// UpdateJob replaces the stored job with j if the stored version is
+	// prevVersion, and appends evs. j.Version must be prevVersion+1. A
+	// version mismatch is ErrConflict; an unknown job ErrNotFound.
+	UpdateJob(ctx context.Context, j *Job, prevVersion int64, evs []events.Event) error
+	// JobEvents returns the job's events with sequence > after, in sequence
+	// order.
+	JobEvents(ctx context.Context, jobID string, after int64) ([]events.Event, error)
+	// PendingOutbox returns up to limit unpublished outbox records, oldest
+	// first.
+	PendingOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
+	// MarkPublished marks outbox records as forwarded to the bus.
+	MarkPublished(ctx context.Context, ids []int64) error
+	// Close releases the store.
+	Close() error
+}
+
+// OutboxRecord is one event waiting to be forwarded to the bus.
+type OutboxRecord struct {
+	ID        int64
+	Topic     string
+	Event     events.Event
+	CreatedAt time.Time
+}
+
+// ListQuery selects jobs.
+type ListQuery struct {
+	// Owner restricts to one owner; empty means all.
+	Owner string
+	// States restricts to these states; empty means all.
+	States []State
+	// Limit is the page size: 0 means 50; at most 1000.
+	Limit int
+	// Cursor continues a previous page (Page.NextCursor).
+	Cursor string
+	// WorkflowID restricts to one workflow.
+	WorkflowID string
+}
+
+// Page is one page of ListJobs.
+type Page struct {
+	Jobs []*Job
+	// NextCursor is empty on the last page.
+	NextCursor string
+}
+
+// Page size limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// Normalize applies defaults and checks bounds.
+func (q *ListQuery) Normalize() error {
+	if q.Limit < 0 || q.Limit > MaxPageSize {
+		return &FieldError{Field: "limit", Value: q.Limit, Msg: "must be between 1 and 1000"}
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultPageSize
+	}
+	for _, s := range q.States {
+		if !s.Valid() {
+			return &FieldError{Field: "state", Value: string(s), Msg: "unknown state"}
+		}
+	}
+	return nil
+}
