@@ -21,6 +21,9 @@ type Store interface {
 	GetJob(ctx context.Context, id string) (*Job, error)
 	// ListJobs returns one page of jobs, newest first.
 	ListJobs(ctx context.Context, q ListQuery) (Page, error)
+	// CountJobs counts the jobs of owner (all owners when empty) in states
+	// (all states when empty).
+	CountJobs(ctx context.Context, owner string, states []State) (int, error)
 	// UpdateJob replaces the stored job with j if the stored version is
 	// prevVersion, and appends evs. j.Version must be prevVersion+1. A
 	// version mismatch is ErrConflict; an unknown job ErrNotFound.

@@ -1,0 +1,291 @@
+// Package memstore is an in-memory orchestrator.Store: fast, deterministic
+// and gone when the process exits. It passes the orchestratortest suite and
+// backs tests and examples; use sqlstore for anything that must survive a
+// restart.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cosmic-horizons/horizons/events"
+	"github.com/cosmic-horizons/horizons/orchestrator"
+)
+
+// Store is an in-memory orchestrator.Store. It is safe for concurrent use.
+type Store struct {
+	mu       sync.Mutex
+	jobs     map[string]*orchestrator.Job
+	idem     map[string]string // owner \x00 key -> job id
+	history  map[string][]events.Event
+	eventIDs map[string]bool
+	outbox   []orchestrator.OutboxRecord
+	nextID   int64
+	closed   bool
+	topic    string
+}
+
+// Config configures a Store. The zero value is usable.
+type Config struct {
+	// Topic is the outbox topic for job events; empty means events.TopicJobs.
+	Topic string
+}
+
+// New returns an empty store.
+func New(cfg *Config) *Store {
+	t := events.TopicJobs
+	if cfg != nil && cfg.Topic != "" {
+		t = cfg.Topic
+	}
+	return &Store{
+		jobs:     map[string]*orchestrator.Job{},
+		idem:     map[string]string{},
+		history:  map[string][]events.Event{},
+		eventIDs: map[string]bool{},
+		topic:    t,
+	}
+}
+
+var _ orchestrator.Store = (*Store)(nil)
+
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed {
+		return orchestrator.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) appendEvents(jobID string, evs []events.Event) error {
+	seen := map[string]bool{}
+	last := int64(0)
+	if h := s.history[jobID]; len(h) > 0 {
+		last = h[len(h)-1].Sequence
+	}
+	for _, e := range evs {
+		if s.eventIDs[e.ID] || seen[e.ID] {
+			return fmt.Errorf("%w: event id %s already stored", orchestrator.ErrConflict, e.ID)
+		}
+		if e.Subject != jobID {
+			return fmt.Errorf("memstore: event %s has subject %q, want job %s", e.ID, e.Subject, jobID)
+		}
+		if e.Sequence <= last {
+			return fmt.Errorf("%w: event %s has sequence %d, not after %d", orchestrator.ErrConflict, e.ID, e.Sequence, last)
+		}
+		last = e.Sequence
+		seen[e.ID] = true
+	}
+	for _, e := range evs {
+		s.eventIDs[e.ID] = true
+		s.history[jobID] = append(s.history[jobID], e)
+		s.nextID++
+		s.outbox = append(s.outbox, orchestrator.OutboxRecord{ID: s.nextID, Topic: s.topic, Event: e, CreatedAt: time.Now().UTC()})
+	}
+	return nil
+}
+
+// CreateJob implements orchestrator.Store.
+func (s *Store) CreateJob(ctx context.Context, j *orchestrator.Job, evs []events.Event) (*orchestrator.Job, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	if j.IdempotencyKey != "" {
+		if id, ok := s.idem[j.Owner+"\x00"+j.IdempotencyKey]; ok {
+			return s.jobs[id].Clone(), false, nil
+		}
+	}
+	if _, ok := s.jobs[j.ID]; ok {
+		return nil, false, fmt.Errorf("%w: job %s already exists", orchestrator.ErrConflict, j.ID)
+	}
+	if err := s.appendEvents(j.ID, evs); err != nil {
+		return nil, false, err
+	}
+	c := j.Clone()
+	s.jobs[j.ID] = c
+	if j.IdempotencyKey != "" {
+		s.idem[j.Owner+"\x00"+j.IdempotencyKey] = j.ID
+	}
+	return c.Clone(), true, nil
+}
+
+// GetJob implements orchestrator.Store.
+func (s *Store) GetJob(ctx context.Context, id string) (*orchestrator.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: job %q", orchestrator.ErrNotFound, id)
+	}
+	return j.Clone(), nil
+}
+
+func matches(j *orchestrator.Job, owner, wf string, states []orchestrator.State) bool {
+	if owner != "" && j.Owner != owner {
+		return false
+	}
+	if wf != "" && j.WorkflowID != wf {
+		return false
+	}
+	if len(states) == 0 {
+		return true
+	}
+	for _, st := range states {
+		if j.State == st {
+			return true
+		}
+	}
+	return false
+}
+
+// ListJobs implements orchestrator.Store.
+func (s *Store) ListJobs(ctx context.Context, q orchestrator.ListQuery) (orchestrator.Page, error) {
+	if err := q.Normalize(); err != nil {
+		return orchestrator.Page{}, err
+	}
+	var (
+		ct  time.Time
+		cid string
+		err error
+	)
+	if q.Cursor != "" {
+		if ct, cid, err = orchestrator.DecodeCursor(q.Cursor); err != nil {
+			return orchestrator.Page{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return orchestrator.Page{}, err
+	}
+	var all []*orchestrator.Job
+	for _, j := range s.jobs {
+		if !matches(j, q.Owner, q.WorkflowID, q.States) {
+			continue
+		}
+		if q.Cursor != "" && !orchestrator.Before(j.CreatedAt, j.ID, ct, cid) {
+			continue
+		}
+		all = append(all, j)
+	}
+	sort.Slice(all, func(a, b int) bool {
+		return orchestrator.Before(all[b].CreatedAt, all[b].ID, all[a].CreatedAt, all[a].ID)
+	})
+	var p orchestrator.Page
+	for i, j := range all {
+		if i == q.Limit {
+			last := p.Jobs[len(p.Jobs)-1]
+			p.NextCursor = orchestrator.EncodeCursor(last.CreatedAt, last.ID)
+			break
+		}
+		p.Jobs = append(p.Jobs, j.Clone())
+	}
+	return p, nil
+}
+
+// CountJobs implements orchestrator.Store.
+func (s *Store) CountJobs(ctx context.Context, owner string, states []orchestrator.State) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range s.jobs {
+		if matches(j, owner, "", states) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// UpdateJob implements orchestrator.Store.
+func (s *Store) UpdateJob(ctx context.Context, j *orchestrator.Job, prev int64, evs []events.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	cur, ok := s.jobs[j.ID]
+	if !ok {
+		return fmt.Errorf("%w: job %q", orchestrator.ErrNotFound, j.ID)
+	}
+	if cur.Version != prev {
+		return fmt.Errorf("%w: job %s is at version %d, not %d", orchestrator.ErrConflict, j.ID, cur.Version, prev)
+	}
+	if j.Version != prev+1 {
+		return fmt.Errorf("memstore: job %s: new version %d must be %d", j.ID, j.Version, prev+1)
+	}
+	if err := s.appendEvents(j.ID, evs); err != nil {
+		return err
+	}
+	s.jobs[j.ID] = j.Clone()
+	return nil
+}
+
+// JobEvents implements orchestrator.Store.
+func (s *Store) JobEvents(ctx context.Context, jobID string, after int64) ([]events.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []events.Event
+	for _, e := range s.history[jobID] {
+		if e.Sequence > after {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// PendingOutbox implements orchestrator.Store.
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]orchestrator.OutboxRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > len(s.outbox) {
+		limit = len(s.outbox)
+	}
+	return append([]orchestrator.OutboxRecord(nil), s.outbox[:limit]...), nil
+}
+
+// MarkPublished implements orchestrator.Store.
+func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	done := map[int64]bool{}
+	for _, id := range ids {
+		done[id] = true
+	}
+	kept := s.outbox[:0]
+	for _, r := range s.outbox {
+		if !done[r.ID] {
+			kept = append(kept, r)
+		}
+	}
+	s.outbox = kept
+	return nil
+}
+
+// Close implements orchestrator.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}

@@ -1,0 +1,467 @@
+// Package orchestratortest is the conformance suite every orchestrator.Store
+// passes. A driver's test calls RunStore with a constructor for fresh,
+// empty stores:
+//
+//	func TestConformance(t *testing.T) {
+//		orchestratortest.RunStore(t, func(t *testing.T) orchestrator.Store {
+//			return memstore.New(nil)
+//		})
+//	}
+package orchestratortest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cosmic-horizons/horizons/events"
+	"github.com/cosmic-horizons/horizons/orchestrator"
+)
+
+// NewStore returns a fresh, empty store; the suite closes it.
+type NewStore func(t *testing.T) orchestrator.Store
+
+// RunStore runs the store conformance suite.
+func RunStore(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s orchestrator.Store)
+	}{
+		{"CreateGetRoundTrip", testCreateGet},
+		{"GetUnknown", testGetUnknown},
+		{"Idempotency", testIdempotency},
+		{"UpdateAndEvents", testUpdateAndEvents},
+		{"UpdateConflict", testUpdateConflict},
+		{"UpdateAtomic", testUpdateAtomic},
+		{"Outbox", testOutbox},
+		{"ListPagination", testListPagination},
+		{"ListFilters", testListFilters},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var base = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+
+// NewJob returns a valid SUBMITTED job created at base+offset.
+func NewJob(owner string, offset time.Duration) *orchestrator.Job {
+	return &orchestrator.Job{
+		ID:            uuid.NewString(),
+		Owner:         owner,
+		Agent:         "alphacal",
+		DatasetID:     "vlass/VLASS2.1/T10t01",
+		GPUs:          2,
+		MemoryMB:      4096,
+		WallTime:      90 * time.Minute,
+		Params:        json.RawMessage(`{"flagger":"sumthreshold","iterations":3}`),
+		Priority:      5,
+		CorrelationID: uuid.NewString(),
+		State:         orchestrator.StateSubmitted,
+		CreatedAt:     base.Add(offset),
+		UpdatedAt:     base.Add(offset),
+		Version:       1,
+	}
+}
+
+// Event returns the next event for j (advancing j.Sequence).
+func Event(t testing.TB, j *orchestrator.Job, typ events.Type) events.Event {
+	t.Helper()
+	j.Sequence++
+	e, err := events.New(typ, j.ID, events.JobData{JobID: j.ID, Owner: j.Owner, Agent: j.Agent, DatasetID: j.DatasetID, GPUs: j.GPUs, State: string(j.State)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sequence = j.Sequence
+	e.CorrelationID = j.CorrelationID
+	e.Time = base.Add(time.Duration(j.Sequence) * time.Second)
+	return e
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func mustCreate(t *testing.T, s orchestrator.Store, j *orchestrator.Job) *orchestrator.Job {
+	t.Helper()
+	got, created, err := s.CreateJob(ctx(t), j, []events.Event{Event(t, j, events.JobSubmitted)})
+	if err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
+	if !created {
+		t.Fatalf("CreateJob: created = false for a new job")
+	}
+	return got
+}
+
+func equalJobs(t *testing.T, got, want *orchestrator.Job) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Fatalf("job mismatch\n got: %s\nwant: %s", g, w)
+	}
+	if !got.CreatedAt.Equal(want.CreatedAt) || got.CreatedAt.Location() != time.UTC {
+		t.Fatalf("created_at = %v, want %v in UTC", got.CreatedAt, want.CreatedAt)
+	}
+	if string(got.HandleData) != string(want.HandleData) {
+		t.Fatalf("handle data = %s, want %s", got.HandleData, want.HandleData)
+	}
+}
+
+func testCreateGet(t *testing.T, s orchestrator.Store) {
+	j := NewJob("alice", 0)
+	j.IdempotencyKey = "key-1"
+	j.DependsOn = []string{"a", "b"}
+	j.WorkflowID = "wf-1"
+	mustCreate(t, s, j)
+	got, err := s.GetJob(ctx(t), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalJobs(t, got, j)
+	evs, err := s.JobEvents(ctx(t), j.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Type != events.JobSubmitted || evs[0].Sequence != 1 || evs[0].CorrelationID != j.CorrelationID {
+		t.Fatalf("events = %+v, want one job.submitted with sequence 1", evs)
+	}
+	if !evs[0].Time.Equal(base.Add(time.Second)) {
+		t.Fatalf("event time = %v, want %v", evs[0].Time, base.Add(time.Second))
+	}
+}
+
+func testGetUnknown(t *testing.T, s orchestrator.Store) {
+	_, err := s.GetJob(ctx(t), uuid.NewString())
+	if !errors.Is(err, orchestrator.ErrNotFound) {
+		t.Fatalf("GetJob(unknown) = %v, want ErrNotFound", err)
+	}
+	j := NewJob("alice", 0)
+	j.Version = 2
+	err = s.UpdateJob(ctx(t), j, 1, nil)
+	if !errors.Is(err, orchestrator.ErrNotFound) {
+		t.Fatalf("UpdateJob(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func testIdempotency(t *testing.T, s orchestrator.Store) {
+	a := NewJob("alice", 0)
+	a.IdempotencyKey = "same"
+	mustCreate(t, s, a)
+	b := NewJob("alice", time.Second)
+	b.IdempotencyKey = "same"
+	got, created, err := s.CreateJob(ctx(t), b, []events.Event{Event(t, b, events.JobSubmitted)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created || got.ID != a.ID {
+		t.Fatalf("second CreateJob with the same key: created=%v id=%s, want false and %s", created, got.ID, a.ID)
+	}
+	if _, err := s.GetJob(ctx(t), b.ID); !errors.Is(err, orchestrator.ErrNotFound) {
+		t.Fatalf("the duplicate job was stored: %v", err)
+	}
+	if evs, _ := s.JobEvents(ctx(t), b.ID, 0); len(evs) != 0 {
+		t.Fatalf("the duplicate's events were stored: %v", evs)
+	}
+	c := NewJob("bob", 2*time.Second)
+	c.IdempotencyKey = "same"
+	mustCreate(t, s, c) // another owner may reuse the key
+	n, err := s.CountJobs(ctx(t), "", nil)
+	if err != nil || n != 2 {
+		t.Fatalf("CountJobs = %d, %v; want 2", n, err)
+	}
+}
+
+func update(t *testing.T, s orchestrator.Store, j *orchestrator.Job, to orchestrator.State, typ events.Type) {
+	t.Helper()
+	prev := j.Version
+	j.State = to
+	j.Version++
+	j.UpdatedAt = j.UpdatedAt.Add(time.Second)
+	if err := s.UpdateJob(ctx(t), j, prev, []events.Event{Event(t, j, typ)}); err != nil {
+		t.Fatalf("UpdateJob to %s: %v", to, err)
+	}
+}
+
+func testUpdateAndEvents(t *testing.T, s orchestrator.Store) {
+	j := NewJob("alice", 0)
+	mustCreate(t, s, j)
+	update(t, s, j, orchestrator.StateQueued, events.JobQueued)
+	j.Backend, j.ExternalID, j.HandleData = "simgpu", "task-7", json.RawMessage(`{"node":3}`)
+	j.StartedAt = base.Add(time.Minute)
+	update(t, s, j, orchestrator.StateRunning, events.JobRunning)
+	j.Progress = 42.5
+	j.Result = json.RawMessage(`{"flagged":0.031}`)
+	j.FinishedAt = base.Add(2 * time.Minute)
+	update(t, s, j, orchestrator.StateCompleted, events.JobCompleted)
+	got, err := s.GetJob(ctx(t), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalJobs(t, got, j)
+	evs, err := s.JobEvents(ctx(t), j.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []events.Type{events.JobSubmitted, events.JobQueued, events.JobRunning, events.JobCompleted}
+	if len(evs) != len(want) {
+		t.Fatalf("got %d events, want %d", len(evs), len(want))
+	}
+	for i, e := range evs {
+		if e.Type != want[i] || e.Sequence != int64(i+1) {
+			t.Fatalf("event %d = %s seq %d, want %s seq %d", i, e.Type, e.Sequence, want[i], i+1)
+		}
+	}
+	after, err := s.JobEvents(ctx(t), j.ID, 2)
+	if err != nil || len(after) != 2 || after[0].Sequence != 3 {
+		t.Fatalf("JobEvents(after 2) = %v, %v; want sequences 3 and 4", after, err)
+	}
+}
+
+func testUpdateConflict(t *testing.T, s orchestrator.Store) {
+	j := NewJob("alice", 0)
+	mustCreate(t, s, j)
+	stale := j.Clone()
+	update(t, s, j, orchestrator.StateQueued, events.JobQueued)
+	stale.State = orchestrator.StateCancelled
+	stale.Version = 2
+	err := s.UpdateJob(ctx(t), stale, 1, []events.Event{Event(t, stale, events.JobCancelled)})
+	if !errors.Is(err, orchestrator.ErrConflict) {
+		t.Fatalf("stale UpdateJob = %v, want ErrConflict", err)
+	}
+	got, _ := s.GetJob(ctx(t), j.ID)
+	if got.State != orchestrator.StateQueued || got.Version != 2 {
+		t.Fatalf("after a conflict the job is %s v%d, want QUEUED v2", got.State, got.Version)
+	}
+	evs, _ := s.JobEvents(ctx(t), j.ID, 0)
+	if len(evs) != 2 {
+		t.Fatalf("after a conflict there are %d events, want 2", len(evs))
+	}
+}
+
+func testUpdateAtomic(t *testing.T, s orchestrator.Store) {
+	j := NewJob("alice", 0)
+	mustCreate(t, s, j)
+	first, _ := s.JobEvents(ctx(t), j.ID, 0)
+	pending0, _ := s.PendingOutbox(ctx(t), 1000)
+	n := j.Clone()
+	n.State = orchestrator.StateQueued
+	n.Version = 2
+	dup := Event(t, n, events.JobQueued)
+	dup.ID = first[0].ID // an event id that is already stored
+	err := s.UpdateJob(ctx(t), n, 1, []events.Event{dup})
+	if err == nil {
+		t.Fatal("UpdateJob with a duplicate event id succeeded")
+	}
+	got, _ := s.GetJob(ctx(t), j.ID)
+	if got.State != orchestrator.StateSubmitted || got.Version != 1 {
+		t.Fatalf("failed UpdateJob changed the job to %s v%d", got.State, got.Version)
+	}
+	pending1, _ := s.PendingOutbox(ctx(t), 1000)
+	if len(pending1) != len(pending0) {
+		t.Fatalf("failed UpdateJob changed the outbox from %d to %d records", len(pending0), len(pending1))
+	}
+}
+
+func testOutbox(t *testing.T, s orchestrator.Store) {
+	var ids []string
+	for i := 0; i < 3; i++ {
+		j := NewJob("alice", time.Duration(i)*time.Second)
+		mustCreate(t, s, j)
+		update(t, s, j, orchestrator.StateQueued, events.JobQueued)
+		evs, _ := s.JobEvents(ctx(t), j.ID, 0)
+		for _, e := range evs {
+			ids = append(ids, e.ID)
+		}
+	}
+	recs, err := s.PendingOutbox(ctx(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(ids) {
+		t.Fatalf("outbox has %d records, want %d", len(recs), len(ids))
+	}
+	for i, r := range recs {
+		if r.Event.ID != ids[i] {
+			t.Fatalf("outbox record %d is event %s, want %s (write order)", i, r.Event.ID, ids[i])
+		}
+		if r.Topic == "" {
+			t.Fatalf("outbox record %d has no topic", i)
+		}
+		if i > 0 && r.ID <= recs[i-1].ID {
+			t.Fatalf("outbox ids not increasing: %d after %d", r.ID, recs[i-1].ID)
+		}
+	}
+	head, _ := s.PendingOutbox(ctx(t), 2)
+	if len(head) != 2 || head[0].ID != recs[0].ID {
+		t.Fatalf("PendingOutbox(2) = %d records, want the first 2", len(head))
+	}
+	if err := s.MarkPublished(ctx(t), []int64{recs[0].ID, recs[2].ID}); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := s.PendingOutbox(ctx(t), 100)
+	if len(rest) != len(recs)-2 || rest[0].ID != recs[1].ID || rest[1].ID != recs[3].ID {
+		t.Fatalf("after marking 2 published, pending = %d records starting %d", len(rest), rest[0].ID)
+	}
+}
+
+func testListPagination(t *testing.T, s orchestrator.Store) {
+	const n = 23
+	want := map[string]bool{}
+	for i := 0; i < n; i++ {
+		// Groups of three share a creation time, to test the id tie-break.
+		j := NewJob("alice", time.Duration(i/3)*time.Millisecond)
+		mustCreate(t, s, j)
+		want[j.ID] = true
+	}
+	seen := map[string]bool{}
+	q := orchestrator.ListQuery{Limit: 5}
+	var prev *orchestrator.Job
+	pages := 0
+	for {
+		p, err := s.ListJobs(ctx(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, j := range p.Jobs {
+			if seen[j.ID] {
+				t.Fatalf("job %s listed twice", j.ID)
+			}
+			seen[j.ID] = true
+			if prev != nil && !orchestrator.Before(j.CreatedAt, j.ID, prev.CreatedAt, prev.ID) {
+				t.Fatalf("jobs not newest first: %v/%s after %v/%s", j.CreatedAt, j.ID, prev.CreatedAt, prev.ID)
+			}
+			prev = j
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		if len(p.Jobs) != 5 {
+			t.Fatalf("a non-final page holds %d jobs, want 5", len(p.Jobs))
+		}
+		// A job added meanwhile (newer) must not disturb the walk.
+		if pages == 2 {
+			mustCreate(t, s, NewJob("alice", time.Hour))
+		}
+		q.Cursor = p.NextCursor
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(seen) != n || pages != 5 {
+		t.Fatalf("walked %d jobs in %d pages, want %d in 5", len(seen), pages, n)
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Fatalf("job %s never listed", id)
+		}
+	}
+	_, err := s.ListJobs(ctx(t), orchestrator.ListQuery{Cursor: "not-a-cursor"})
+	var fe *orchestrator.FieldError
+	if !errors.As(err, &fe) || fe.Field != "cursor" {
+		t.Fatalf("bad cursor: err = %v, want a FieldError on cursor", err)
+	}
+	_, err = s.ListJobs(ctx(t), orchestrator.ListQuery{Limit: 5000})
+	if !errors.As(err, &fe) || fe.Field != "limit" {
+		t.Fatalf("limit 5000: err = %v, want a FieldError on limit", err)
+	}
+}
+
+func testListFilters(t *testing.T, s orchestrator.Store) {
+	for i := 0; i < 4; i++ {
+		j := NewJob("alice", time.Duration(i)*time.Second)
+		mustCreate(t, s, j)
+		if i%2 == 0 {
+			update(t, s, j, orchestrator.StateQueued, events.JobQueued)
+		}
+	}
+	b := NewJob("bob", 10*time.Second)
+	b.WorkflowID = "wf-9"
+	mustCreate(t, s, b)
+	cases := []struct {
+		q    orchestrator.ListQuery
+		want int
+	}{
+		{orchestrator.ListQuery{}, 5},
+		{orchestrator.ListQuery{Owner: "alice"}, 4},
+		{orchestrator.ListQuery{Owner: "bob"}, 1},
+		{orchestrator.ListQuery{Owner: "carol"}, 0},
+		{orchestrator.ListQuery{States: []orchestrator.State{orchestrator.StateQueued}}, 2},
+		{orchestrator.ListQuery{Owner: "alice", States: []orchestrator.State{orchestrator.StateSubmitted}}, 2},
+		{orchestrator.ListQuery{States: []orchestrator.State{orchestrator.StateSubmitted, orchestrator.StateQueued}}, 5},
+		{orchestrator.ListQuery{WorkflowID: "wf-9"}, 1},
+	}
+	for i, c := range cases {
+		p, err := s.ListJobs(ctx(t), c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Jobs) != c.want {
+			t.Errorf("case %d %+v: %d jobs, want %d", i, c.q, len(p.Jobs), c.want)
+		}
+		for _, j := range p.Jobs {
+			if c.q.Owner != "" && j.Owner != c.q.Owner {
+				t.Errorf("case %d: job of %s listed for owner %s", i, j.Owner, c.q.Owner)
+			}
+		}
+		cnt, err := s.CountJobs(ctx(t), c.q.Owner, c.q.States)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.q.WorkflowID == "" && cnt != c.want {
+			t.Errorf("case %d: CountJobs = %d, want %d", i, cnt, c.want)
+		}
+	}
+}
+
+func testConcurrentUpdates(t *testing.T, s orchestrator.Store) {
+	j := NewJob("alice", 0)
+	mustCreate(t, s, j)
+	const writers = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins int
+	)
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			n := j.Clone()
+			n.State = orchestrator.StateQueued
+			n.Version = 2
+			n.Error = fmt.Sprint("writer ", i)
+			err := s.UpdateJob(ctx(t), n, 1, []events.Event{Event(t, n, events.JobQueued)})
+			if err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			} else if !errors.Is(err, orchestrator.ErrConflict) {
+				t.Errorf("writer %d: %v, want nil or ErrConflict", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d concurrent writers of version 2 succeeded, want exactly 1", wins)
+	}
+	evs, _ := s.JobEvents(ctx(t), j.ID, 0)
+	if len(evs) != 2 {
+		t.Fatalf("%d events after the race, want 2", len(evs))
+	}
+}
