@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -29,14 +30,16 @@ type BusConfig struct {
 // an invalid event is an error to the caller and never reaches the wire. A Bus
 // is safe for concurrent use.
 type Bus struct {
-	pub    message.Publisher
-	sub    message.Subscriber
-	codec  Codec
-	cat    *Catalogue
-	skip   bool
-	log    *slog.Logger
-	mu     sync.RWMutex
-	closed bool
+	pub   message.Publisher
+	sub   message.Subscriber
+	codec Codec
+	cat   *Catalogue
+	skip  bool
+	log   *slog.Logger
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewBus returns a Bus over the transport pub and sub. Either may be nil for
@@ -80,12 +83,13 @@ func (b *Bus) Validate(e Event) error {
 }
 
 // Publish validates and publishes evs to topic, in order. Nothing is
-// published if any event is invalid. The context is attached to every
-// message so transports that honour it can cancel the send.
+// published if any event is invalid: the error wraps ErrInvalidEvent or
+// ErrUnknownType and names the field. The context is attached to every
+// message so transports that honour it (membus, for one) stop waiting when it
+// is done; it is also checked between messages, so a cancelled Publish sends
+// a prefix of evs and returns ctx.Err().
 func (b *Bus) Publish(ctx context.Context, topic string, evs ...Event) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
+	if b.closed.Load() {
 		return ErrClosed
 	}
 	if b.pub == nil {
@@ -106,11 +110,14 @@ func (b *Bus) Publish(ctx context.Context, topic string, evs ...Event) error {
 		m.SetContext(ctx)
 		msgs = append(msgs, m)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	for _, m := range msgs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := b.pub.Publish(topic, m); err != nil {
+			if b.closed.Load() {
+				return fmt.Errorf("%w: publish %s to %q: %w", ErrClosed, m.UUID, topic, err)
+			}
 			return fmt.Errorf("events: publish %s to %q: %w", m.UUID, topic, err)
 		}
 	}
@@ -138,9 +145,7 @@ func (d Delivery) Message() *message.Message { return d.msg }
 // logged and acknowledged so that they do not block the stream; use a router
 // with a poison queue (NewRouter) to keep them instead.
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan Delivery, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
+	if b.closed.Load() {
 		return nil, ErrClosed
 	}
 	if b.sub == nil {
@@ -179,20 +184,22 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan Delivery, err
 	return out, nil
 }
 
-// Close closes the publisher and the subscriber. It is safe to call twice.
+// Close closes the publisher and the subscriber (once, when they are the
+// same value). It does not wait for Publish calls in flight: they return an
+// error wrapping ErrClosed once the transport is closed. Later calls return
+// ErrClosed. It is safe to call Close more than once; every call returns the
+// first call's result.
 func (b *Bus) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	var errs []error
-	if b.pub != nil {
-		errs = append(errs, b.pub.Close())
-	}
-	if b.sub != nil && any(b.sub) != any(b.pub) {
-		errs = append(errs, b.sub.Close())
-	}
-	return errors.Join(errs...)
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		var errs []error
+		if b.pub != nil {
+			errs = append(errs, b.pub.Close())
+		}
+		if b.sub != nil && any(b.sub) != any(b.pub) {
+			errs = append(errs, b.sub.Close())
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
 }
