@@ -117,7 +117,7 @@ func TestSchemaKeywords(t *testing.T) {
 		}
 	}
 	invalid := map[string]string{
-		`{"tags":["a",3]}`: "data.tags[1]",
+		`{"tags":["a",3]}`:  "data.tags[1]",
 		`{"mode":"medium"}`: "data.mode",
 		`{"extra":true}`:    "data.extra",
 		`{"n":2.5}`:         "data.n",
