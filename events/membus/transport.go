@@ -1,0 +1,223 @@
+package membus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/cosmic-horizons/horizons/events"
+)
+
+// DefaultPublishTimeout is the longest Publish waits for the subscribers of a
+// topic to acknowledge a message when Config.PublishTimeout is zero.
+const DefaultPublishTimeout = 30 * time.Second
+
+// Sentinel errors of this package, wrapped with %w.
+var (
+	// ErrPublishTimeout reports a message the subscribers did not
+	// acknowledge within Config.PublishTimeout.
+	ErrPublishTimeout = errors.New("membus: publish timed out waiting for subscribers")
+	// ErrClosed reports an operation on a closed Transport. It wraps
+	// events.ErrClosed.
+	ErrClosed = fmt.Errorf("membus: transport closed: %w", events.ErrClosed)
+)
+
+// Config configures a Transport. A nil *Config and the zero value mean the
+// defaults documented on each field.
+type Config struct {
+	// PublishTimeout bounds how long Publish waits for every subscriber of
+	// the topic to acknowledge one message, including the time spent queued
+	// behind earlier messages of the same topic. Zero means
+	// DefaultPublishTimeout; a negative value waits without limit (only the
+	// message context and Close end the wait).
+	PublishTimeout time.Duration
+	// Persistent keeps every published message in memory, forever, and
+	// replays the backlog to each new subscriber, in no guaranteed order.
+	// Default false: a message published while a topic has no subscriber is
+	// dropped.
+	Persistent bool
+	// Logger receives the transport's logs; nil discards them.
+	Logger *slog.Logger
+	// Bus configures the Bus returned by NewBus; nil means events.NewBus
+	// defaults (JSON codec, default catalogue).
+	Bus *events.BusConfig
+}
+
+// Transport is the in-memory transport. It implements both
+// message.Publisher and message.Subscriber; use one Transport for both sides,
+// since messages do not cross Transport values. It is safe for concurrent
+// use.
+type Transport struct {
+	gc      *gochannel.GoChannel
+	timeout time.Duration
+
+	mu    sync.Mutex
+	tails map[string]chan struct{} // per topic: closed when the last queued publish is done
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+var (
+	_ message.Publisher  = (*Transport)(nil)
+	_ message.Subscriber = (*Transport)(nil)
+)
+
+// New returns a Transport configured by cfg (nil means defaults).
+func New(cfg *Config) *Transport {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	var logger watermill.LoggerAdapter = watermill.NopLogger{}
+	if cfg.Logger != nil {
+		logger = watermill.NewSlogLogger(cfg.Logger)
+	}
+	timeout := cfg.PublishTimeout
+	if timeout == 0 {
+		timeout = DefaultPublishTimeout
+	}
+	return &Transport{
+		gc: gochannel.NewGoChannel(gochannel.Config{
+			BlockPublishUntilSubscriberAck: true,
+			Persistent:                     cfg.Persistent,
+		}, logger),
+		timeout: timeout,
+		tails:   make(map[string]chan struct{}),
+	}
+}
+
+// NewBus returns an events.Bus over a new Transport configured by cfg.
+// Closing the Bus closes the Transport.
+func NewBus(cfg *Config) *events.Bus {
+	t := New(cfg)
+	var bc *events.BusConfig
+	if cfg != nil {
+		bc = cfg.Bus
+	}
+	return events.NewBus(t, t, bc)
+}
+
+// Publisher returns t as a message.Publisher.
+func (t *Transport) Publisher() message.Publisher { return t }
+
+// Subscriber returns t as a message.Subscriber.
+func (t *Transport) Subscriber() message.Subscriber { return t }
+
+// Publish sends msgs to topic in order. For each message it waits until every
+// subscriber of topic has acknowledged it, until the message's context is
+// done, or until the publish timeout, whichever comes first; see the package
+// documentation for what happens to a message after a timeout. It returns at
+// the first message that fails.
+func (t *Transport) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		if err := t.publishOne(topic, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Transport) publishOne(topic string, m *message.Message) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	ctx := m.Context()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("membus: publish %s to %q: %w", m.UUID, topic, err)
+	}
+
+	// Chain this publish behind the previous one of the same topic, so the
+	// topic's order is the order of the calls even after a caller gave up.
+	t.mu.Lock()
+	prev := t.tails[topic]
+	done := make(chan struct{})
+	t.tails[topic] = done
+	t.mu.Unlock()
+
+	var abandoned atomic.Bool
+	result := make(chan error, 1)
+	go func() {
+		defer func() {
+			close(done)
+			t.mu.Lock()
+			if t.tails[topic] == done {
+				delete(t.tails, topic)
+			}
+			t.mu.Unlock()
+		}()
+		if prev != nil {
+			<-prev
+		}
+		if abandoned.Load() {
+			result <- nil // the caller has already returned an error
+			return
+		}
+		result <- t.gc.Publish(topic, m)
+	}()
+
+	var timeout <-chan time.Time
+	if t.timeout > 0 {
+		timer := time.NewTimer(t.timeout)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			if t.closed.Load() {
+				return fmt.Errorf("membus: publish %s to %q: %w", m.UUID, topic, ErrClosed)
+			}
+			return fmt.Errorf("membus: publish %s to %q: %w", m.UUID, topic, err)
+		}
+		if t.closed.Load() {
+			// GoChannel stops waiting for acks when it closes.
+			return fmt.Errorf("membus: publish %s to %q: closed before subscribers acknowledged: %w", m.UUID, topic, ErrClosed)
+		}
+		return nil
+	case <-ctx.Done():
+		abandoned.Store(true)
+		return fmt.Errorf("membus: publish %s to %q: %w", m.UUID, topic, ctx.Err())
+	case <-timeout:
+		abandoned.Store(true)
+		return fmt.Errorf("%w: message %s on topic %q not acknowledged within %v", ErrPublishTimeout, m.UUID, topic, t.timeout)
+	}
+}
+
+// Subscribe returns the messages published to topic from now on (and the
+// stored backlog when Config.Persistent is set) until ctx is done or the
+// Transport is closed. Every message must be acked or nacked; a nacked
+// message is delivered again at once, and publishers of the topic wait
+// meanwhile.
+func (t *Transport) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	ch, err := t.gc.Subscribe(ctx, topic)
+	if err != nil {
+		if t.closed.Load() {
+			return nil, fmt.Errorf("membus: subscribe to %q: %w", topic, ErrClosed)
+		}
+		return nil, fmt.Errorf("membus: subscribe to %q: %w", topic, err)
+	}
+	return ch, nil
+}
+
+// Close closes every subscription channel and releases publishers waiting
+// for acknowledgements (they return an error wrapping ErrClosed). It is safe
+// to call more than once.
+func (t *Transport) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		err = t.gc.Close()
+	})
+	return err
+}
