@@ -1,0 +1,305 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/cosmic-horizons/horizons/events"
+	"github.com/cosmic-horizons/horizons/events/membus"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// routerRig runs a router over one membus transport, with dead letters on
+// the same transport.
+type routerRig struct {
+	tr   *membus.Transport
+	bus  *events.Bus
+	dead <-chan *message.Message
+}
+
+func newRouterRig(t *testing.T, cfg events.RouterConfig, h events.HandlerFunc) *routerRig {
+	t.Helper()
+	tr := membus.New(&membus.Config{PublishTimeout: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	dead, err := tr.Subscribe(ctx, events.DefaultDeadLetterTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DeadLetters = tr
+	cfg.Logger = quiet()
+	r, err := events.NewRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AddConsumerHandler("audit", events.TopicJobs, tr, h.Watermill(nil))
+	go func() { _ = r.Run(ctx) }()
+	<-r.Running()
+	t.Cleanup(func() {
+		cancel()
+		_ = r.Close()
+		_ = tr.Close()
+	})
+	return &routerRig{tr: tr, bus: events.NewBus(tr, tr, nil), dead: dead}
+}
+
+// publish publishes in the background (membus waits for the handler's ack)
+// and returns the result channel.
+func (r *routerRig) publish(t *testing.T, evs ...events.Event) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- r.bus.Publish(context.Background(), events.TopicJobs, evs...) }()
+	return done
+}
+
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+var fast = events.RouterConfig{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: 4 * time.Millisecond}
+
+func TestRouterRetriesThenSucceeds(t *testing.T) {
+	var attempts atomic.Int32
+	handled := make(chan events.Event, 1)
+	rig := newRouterRig(t, fast, func(ctx context.Context, e events.Event) error {
+		if attempts.Add(1) < 3 {
+			return errors.New("store unavailable")
+		}
+		handled <- e
+		return nil
+	})
+	e := newEvent(t, events.JobQueued, "job-1", "QUEUED", 2)
+	done := rig.publish(t, e)
+	got := wait(t, handled, "the third attempt")
+	if got.ID != e.ID || got.Sequence != 2 || got.CorrelationID != e.CorrelationID {
+		t.Fatalf("handler got %+v", got)
+	}
+	if err := wait(t, done, "publish"); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Fatalf("%d attempts, want 3", n)
+	}
+	select {
+	case m := <-rig.dead:
+		t.Fatalf("dead letter %s for a message that succeeded", m.UUID)
+	default:
+	}
+}
+
+func TestRouterDeadLettersAfterRetries(t *testing.T) {
+	var attempts atomic.Int32
+	rig := newRouterRig(t, fast, func(ctx context.Context, e events.Event) error {
+		attempts.Add(1)
+		return fmt.Errorf("disk full on attempt %d", attempts.Load())
+	})
+	e := newEvent(t, events.JobFailed, "job-5", "FAILED", 4)
+	done := rig.publish(t, e)
+	dl := wait(t, rig.dead, "the dead letter")
+	dl.Ack()
+	if err := wait(t, done, "publish"); err != nil {
+		t.Fatalf("the original publish: %v (a dead-lettered message is acked)", err)
+	}
+	want := map[string]string{
+		events.MetaDeadLetterReason:  "disk full on attempt 4",
+		events.MetaDeadLetterTopic:   events.TopicJobs,
+		events.MetaDeadLetterHandler: "audit",
+		events.MetaAttempts:          "4",
+		events.MetaEventID:           e.ID,
+		events.MetaEventType:         "job.failed",
+		events.MetaCorrelationID:     e.CorrelationID,
+	}
+	for k, v := range want {
+		if got := dl.Metadata.Get(k); got != v {
+			t.Errorf("dead letter metadata %s = %q, want %q", k, got, v)
+		}
+	}
+	back, err := events.JSONCodec{}.Unmarshal(dl)
+	if err != nil || back.ID != e.ID {
+		t.Fatalf("dead letter payload: %v, %+v", err, back)
+	}
+	if n := attempts.Load(); n != 4 {
+		t.Fatalf("%d attempts, want 1 + 3 retries", n)
+	}
+}
+
+func TestRouterPermanentPanicAndUndecodable(t *testing.T) {
+	var attempts atomic.Int32
+	rig := newRouterRig(t, fast, func(ctx context.Context, e events.Event) error {
+		attempts.Add(1)
+		switch e.Subject {
+		case "job-perm":
+			return fmt.Errorf("bad parameters: %w", events.ErrPermanent)
+		case "job-panic":
+			panic("nil map in consumer")
+		}
+		return nil
+	})
+
+	check := func(name, wantReason string, wantAttempts string) {
+		t.Helper()
+		dl := wait(t, rig.dead, name)
+		dl.Ack()
+		if r := dl.Metadata.Get(events.MetaDeadLetterReason); !strings.Contains(r, wantReason) {
+			t.Errorf("%s: reason %q, want it to mention %q", name, r, wantReason)
+		}
+		if a := dl.Metadata.Get(events.MetaAttempts); a != wantAttempts {
+			t.Errorf("%s: attempts %s, want %s", name, a, wantAttempts)
+		}
+	}
+
+	done := rig.publish(t, newEvent(t, events.JobQueued, "job-perm", "QUEUED", 1))
+	check("permanent failure", "bad parameters", "1")
+	wait(t, done, "publish")
+
+	done = rig.publish(t, newEvent(t, events.JobQueued, "job-panic", "QUEUED", 1))
+	check("panic", "nil map in consumer", "4")
+	wait(t, done, "publish")
+
+	before := attempts.Load()
+	errc := make(chan error, 1)
+	go func() { errc <- rig.tr.Publish(events.TopicJobs, message.NewMessage("garbage-1", []byte("{not json"))) }()
+	check("undecodable message", "cannot decode", "1")
+	wait(t, errc, "publish")
+	if attempts.Load() != before {
+		t.Fatal("the handler ran for an undecodable message")
+	}
+}
+
+func TestRouterTimeoutGivesEachAttemptAFreshContext(t *testing.T) {
+	var attempts atomic.Int32
+	handled := make(chan error, 2)
+	cfg := fast
+	cfg.HandlerTimeout = 20 * time.Millisecond
+	rig := newRouterRig(t, cfg, func(ctx context.Context, e events.Event) error {
+		if attempts.Add(1) == 1 {
+			<-ctx.Done() // a hung call that only the timeout ends
+			handled <- ctx.Err()
+			return ctx.Err()
+		}
+		handled <- ctx.Err()
+		return nil
+	})
+	done := rig.publish(t, newEvent(t, events.JobQueued, "job-1", "QUEUED", 1))
+	if err := wait(t, handled, "first attempt"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first attempt ended with %v, want DeadlineExceeded", err)
+	}
+	if err := wait(t, handled, "second attempt"); err != nil {
+		t.Fatalf("second attempt started with a done context: %v", err)
+	}
+	if err := wait(t, done, "publish"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRouterCorrelationIDOnProducedMessages(t *testing.T) {
+	tr := membus.New(&membus.Config{PublishTimeout: -1})
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, _ := tr.Subscribe(ctx, "notifications")
+	r, err := events.NewRouter(events.RouterConfig{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AddHandler("fanout", events.TopicJobs, tr, "notifications", tr, func(m *message.Message) ([]*message.Message, error) {
+		return []*message.Message{message.NewMessage("n-"+m.UUID, []byte("hello"))}, nil
+	})
+	go func() { _ = r.Run(ctx) }()
+	<-r.Running()
+	defer r.Close()
+	bus := events.NewBus(tr, tr, nil)
+	e := newEvent(t, events.JobCompleted, "job-3", "COMPLETED", 9)
+	go func() { _ = bus.Publish(ctx, events.TopicJobs, e) }()
+	n := wait(t, out, "the produced message")
+	n.Ack()
+	if got := n.Metadata.Get(events.MetaCorrelationID); got != "corr-job-3" {
+		t.Fatalf("produced message correlation id %q, want corr-job-3", got)
+	}
+}
+
+func TestRouterConfigValidation(t *testing.T) {
+	cases := map[string]events.RouterConfig{
+		"Multiplier":      {Multiplier: 0.5},
+		"Jitter":          {Jitter: 1.5},
+		"MaxInterval":     {InitialInterval: time.Minute, MaxInterval: time.Second},
+		"InitialInterval": {InitialInterval: -time.Second},
+	}
+	for field, cfg := range cases {
+		_, err := events.NewRouter(cfg)
+		if err == nil || !strings.Contains(err.Error(), "RouterConfig."+field) {
+			t.Errorf("%s: NewRouter = %v, want an error naming the field", field, err)
+		}
+	}
+	if _, err := events.NewRouter(events.RouterConfig{}); err != nil {
+		t.Fatalf("zero config: %v", err)
+	}
+}
+
+func TestDeduplicatorWindow(t *testing.T) {
+	d := events.NewDeduplicator(3)
+	for _, id := range []string{"a", "b", "c"} {
+		if !d.Mark(id) {
+			t.Fatalf("Mark(%s) reported a duplicate", id)
+		}
+	}
+	if d.Mark("b") {
+		t.Fatal("Mark(b) twice reported new")
+	}
+	d.Mark("d") // evicts a, the oldest
+	if d.Seen("a") || !d.Seen("b") || !d.Seen("c") || !d.Seen("d") || d.Len() != 3 {
+		t.Fatalf("after eviction: a=%v b=%v c=%v d=%v len=%d", d.Seen("a"), d.Seen("b"), d.Seen("c"), d.Seen("d"), d.Len())
+	}
+	if events.NewDeduplicator(0).Mark("x") != true {
+		t.Fatal("default-sized deduplicator")
+	}
+}
+
+func TestDeduplicatorWrap(t *testing.T) {
+	d := events.NewDeduplicator(10)
+	var mu sync.Mutex
+	applied := map[string]int{}
+	fail := true
+	h := d.Wrap(func(ctx context.Context, e events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return errors.New("transient")
+		}
+		applied[e.ID]++
+		return nil
+	})
+	e := newEvent(t, events.JobQueued, "job-1", "QUEUED", 1)
+	if err := h(context.Background(), e); err == nil {
+		t.Fatal("first attempt should fail")
+	}
+	if d.Seen(e.ID) {
+		t.Fatal("a failed event was marked as seen")
+	}
+	for i := 0; i < 3; i++ { // the retry and two redeliveries
+		if err := h(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if applied[e.ID] != 1 {
+		t.Fatalf("applied %d times, want 1", applied[e.ID])
+	}
+}
