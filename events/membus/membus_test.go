@@ -68,7 +68,7 @@ func TestPublishWaitsForAckAndKeepsOrder(t *testing.T) {
 }
 
 func TestPublishTimeoutWithStuckSubscriber(t *testing.T) {
-	tr := membus.New(&membus.Config{PublishTimeout: 50 * time.Millisecond})
+	tr := membus.New(&membus.Config{PublishTimeout: 50 * time.Millisecond, MaxPending: 3})
 	defer tr.Close()
 	ch, _ := tr.Subscribe(context.Background(), "t")
 
@@ -76,24 +76,31 @@ func TestPublishTimeoutWithStuckSubscriber(t *testing.T) {
 	if !errors.Is(err, membus.ErrPublishTimeout) {
 		t.Fatalf("Publish to a subscriber that never reads = %v, want ErrPublishTimeout", err)
 	}
-	// "b" waits behind "a" and is abandoned too: it must never be delivered.
-	if err := tr.Publish("t", msg("b")); !errors.Is(err, membus.ErrPublishTimeout) {
-		t.Fatalf("second Publish = %v, want ErrPublishTimeout", err)
+	// "b" and "c" wait behind "a"; they time out too but stay queued.
+	for _, id := range []string{"b", "c"} {
+		if err := tr.Publish("t", msg(id)); !errors.Is(err, membus.ErrPublishTimeout) {
+			t.Fatalf("Publish(%s) = %v, want ErrPublishTimeout", id, err)
+		}
 	}
-	// "a" had reached the subscriber; it is still delivered.
-	a := recv(t, ch)
-	if a.UUID != "a" {
-		t.Fatalf("first delivery %s, want a", a.UUID)
+	// The queue holds MaxPending = 3 messages: the fourth is refused.
+	if err := tr.Publish("t", msg("d")); !errors.Is(err, membus.ErrQueueFull) {
+		t.Fatalf("Publish beyond MaxPending = %v, want ErrQueueFull", err)
 	}
-	a.Ack()
-	// A live publish after the stuck one goes through, and "b" is gone.
+	// The subscriber catches up: every queued message arrives, in order.
+	for _, want := range []string{"a", "b", "c"} {
+		m := recv(t, ch)
+		if m.UUID != want {
+			t.Fatalf("delivery %s, want %s", m.UUID, want)
+		}
+		m.Ack()
+	}
 	done := make(chan error, 1)
-	go func() { done <- tr.Publish("t", msg("c")) }()
-	c := recv(t, ch)
-	if c.UUID != "c" {
-		t.Fatalf("delivery after the timeout %s, want c (b was abandoned)", c.UUID)
+	go func() { done <- tr.Publish("t", msg("e")) }()
+	if m := recv(t, ch); m.UUID != "e" {
+		t.Fatalf("delivery %s, want e (d was refused)", m.UUID)
+	} else {
+		m.Ack()
 	}
-	c.Ack()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

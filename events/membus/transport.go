@@ -20,6 +20,10 @@ import (
 // topic to acknowledge a message when Config.PublishTimeout is zero.
 const DefaultPublishTimeout = 30 * time.Second
 
+// DefaultMaxPending is the number of messages a topic may hold waiting for
+// acknowledgement when Config.MaxPending is zero.
+const DefaultMaxPending = 10000
+
 // Sentinel errors of this package, wrapped with %w.
 var (
 	// ErrPublishTimeout reports a message the subscribers did not
@@ -28,6 +32,9 @@ var (
 	// ErrClosed reports an operation on a closed Transport. It wraps
 	// events.ErrClosed.
 	ErrClosed = fmt.Errorf("membus: transport closed: %w", events.ErrClosed)
+	// ErrQueueFull reports a topic with Config.MaxPending messages still
+	// waiting for their acknowledgement; the message was not queued.
+	ErrQueueFull = errors.New("membus: topic queue full")
 )
 
 // Config configures a Transport. A nil *Config and the zero value mean the
@@ -39,6 +46,12 @@ type Config struct {
 	// DefaultPublishTimeout; a negative value waits without limit (only the
 	// message context and Close end the wait).
 	PublishTimeout time.Duration
+	// MaxPending bounds the messages of one topic that wait for their
+	// acknowledgement (one handed to the subscribers, the rest queued
+	// behind it, including those whose Publish already gave up). Beyond it
+	// Publish fails at once with ErrQueueFull. Zero means
+	// DefaultMaxPending.
+	MaxPending int
 	// Persistent keeps every published message in memory, forever, and
 	// replays the backlog to each new subscriber, in no guaranteed order.
 	// Default false: a message published while a topic has no subscriber is
@@ -56,11 +69,13 @@ type Config struct {
 // since messages do not cross Transport values. It is safe for concurrent
 // use.
 type Transport struct {
-	gc      *gochannel.GoChannel
-	timeout time.Duration
+	gc         *gochannel.GoChannel
+	timeout    time.Duration
+	maxPending int
 
-	mu    sync.Mutex
-	tails map[string]chan struct{} // per topic: closed when the last queued publish is done
+	mu      sync.Mutex
+	tails   map[string]chan struct{} // per topic: closed when the last queued publish is done
+	pending map[string]int           // per topic: messages queued or waiting for acks
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -84,13 +99,19 @@ func New(cfg *Config) *Transport {
 	if timeout == 0 {
 		timeout = DefaultPublishTimeout
 	}
+	maxPending := cfg.MaxPending
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPending
+	}
 	return &Transport{
 		gc: gochannel.NewGoChannel(gochannel.Config{
 			BlockPublishUntilSubscriberAck: true,
 			Persistent:                     cfg.Persistent,
 		}, logger),
-		timeout: timeout,
-		tails:   make(map[string]chan struct{}),
+		timeout:    timeout,
+		maxPending: maxPending,
+		tails:      make(map[string]chan struct{}),
+		pending:    make(map[string]int),
 	}
 }
 
@@ -111,11 +132,11 @@ func (t *Transport) Publisher() message.Publisher { return t }
 // Subscriber returns t as a message.Subscriber.
 func (t *Transport) Subscriber() message.Subscriber { return t }
 
-// Publish sends msgs to topic in order. For each message it waits until every
-// subscriber of topic has acknowledged it, until the message's context is
-// done, or until the publish timeout, whichever comes first; see the package
-// documentation for what happens to a message after a timeout. It returns at
-// the first message that fails.
+// Publish queues msgs on topic, in order, and for each message waits until
+// every subscriber of topic has acknowledged it, until the message's context
+// is done, or until the publish timeout, whichever comes first. A message
+// whose wait ended early stays queued and is still delivered in its place;
+// see the package documentation. It returns at the first message that fails.
 func (t *Transport) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
 		if err := t.publishOne(topic, m); err != nil {
@@ -137,12 +158,18 @@ func (t *Transport) publishOne(topic string, m *message.Message) error {
 	// Chain this publish behind the previous one of the same topic, so the
 	// topic's order is the order of the calls even after a caller gave up.
 	t.mu.Lock()
+	if t.pending[topic] >= t.maxPending {
+		n := t.pending[topic]
+		t.mu.Unlock()
+		return fmt.Errorf("%w: topic %q has %d messages waiting for acknowledgement (MaxPending %d); message %s not queued",
+			ErrQueueFull, topic, n, t.maxPending, m.UUID)
+	}
+	t.pending[topic]++
 	prev := t.tails[topic]
 	done := make(chan struct{})
 	t.tails[topic] = done
 	t.mu.Unlock()
 
-	var abandoned atomic.Bool
 	result := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -151,14 +178,14 @@ func (t *Transport) publishOne(topic string, m *message.Message) error {
 			if t.tails[topic] == done {
 				delete(t.tails, topic)
 			}
+			t.pending[topic]--
+			if t.pending[topic] == 0 {
+				delete(t.pending, topic)
+			}
 			t.mu.Unlock()
 		}()
 		if prev != nil {
 			<-prev
-		}
-		if abandoned.Load() {
-			result <- nil // the caller has already returned an error
-			return
 		}
 		result <- t.gc.Publish(topic, m)
 	}()
@@ -183,10 +210,8 @@ func (t *Transport) publishOne(topic string, m *message.Message) error {
 		}
 		return nil
 	case <-ctx.Done():
-		abandoned.Store(true)
 		return fmt.Errorf("membus: publish %s to %q: %w", m.UUID, topic, ctx.Err())
 	case <-timeout:
-		abandoned.Store(true)
 		return fmt.Errorf("%w: message %s on topic %q not acknowledged within %v", ErrPublishTimeout, m.UUID, topic, t.timeout)
 	}
 }

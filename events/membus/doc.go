@@ -19,12 +19,13 @@
 // message without acking it blocks every publisher of that topic. Publish
 // therefore waits at most [Config.PublishTimeout] (default 30 s) and honours
 // the context of the message ([events.Bus.Publish] sets it), returning an
-// error wrapping [ErrPublishTimeout] or the context error. What happens to the
-// message then depends on where it was: a message still queued behind an
-// earlier one is dropped and never delivered; a message already handed to the
-// subscribers stays with them and is delivered when they get to it. Either
-// way the caller must treat the publish as failed and may retry: delivery is at
-// least once and consumers de-duplicate by event id.
+// error wrapping [ErrPublishTimeout] or the context error. The message is not
+// withdrawn: it stays in the topic's queue and is delivered in its place once
+// the subscribers catch up (or dropped if the Transport closes first). A
+// caller that retries after such an error may therefore cause a duplicate,
+// which is fine: delivery is at least once and consumers de-duplicate by
+// event id. At most [Config.MaxPending] messages per topic wait like this;
+// beyond that Publish fails at once with [ErrQueueFull].
 //
 // # Limits
 //
