@@ -26,6 +26,14 @@
 // encoded: an invalid event is returned to the caller as an error wrapping
 // [ErrInvalidEvent] and never reaches the wire.
 //
+// # Consumers
+//
+// [NewRouter] returns a watermill Router with the standard middleware:
+// correlation id propagation, a dead-letter topic that records the failure
+// reason, origin and attempt count, retry with exponential backoff and
+// jitter, a per-attempt timeout and panic recovery. A [HandlerFunc] receives
+// the decoded [Event]; its Watermill method adapts it to the router.
+//
 // # Delivery
 //
 // Delivery is at least once. Consumers de-duplicate by [Event.ID]; the
