@@ -201,7 +201,10 @@ func TestBadInput(t *testing.T) {
 		{"pixel count", func() error { _, err := Find(ctx, short, nil); return err }, ErrBadImage, "100 pixels"},
 		{"beam", func() error { _, err := Find(ctx, beam, nil); return err }, ErrBadImage, "beam"},
 		{"flood above seed", func() error { _, err := Find(ctx, good(), &FinderConfig{SeedSigma: 5, FloodSigma: 6}); return err }, ErrBadConfig, "FloodSigma = 6"},
-		{"tiny box", func() error { _, err := Find(ctx, good(), &FinderConfig{Background: BackgroundConfig{Box: 2}}); return err }, ErrBadConfig, "Box = 2"},
+		{"tiny box", func() error {
+			_, err := Find(ctx, good(), &FinderConfig{Background: BackgroundConfig{Box: 2}})
+			return err
+		}, ErrBadConfig, "Box = 2"},
 		{"shape mismatch", func() error { _, err := Compare(ctx, good(), other, nil); return err }, ErrMismatch, "64x64"},
 		{"epoch NaN", func() error { _, err := Compare(ctx, good(), nan, nil); return err }, ErrBadImage, "epoch 2"},
 		{"constant image", func() error {
