@@ -16,14 +16,14 @@ import (
 
 // newCluster starts an in-process Kafka-protocol broker that creates topics
 // on first use with 8 partitions.
-func newCluster(t *testing.T) []string {
+func newCluster(t *testing.T) *kfake.Cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(8))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return c
 }
 
 // fastSarama shortens the intervals that make group joins and rebalances
@@ -48,7 +48,7 @@ func newTransport(t *testing.T, brokers []string, group string) *kafkabus.Transp
 }
 
 func TestConformance(t *testing.T) {
-	brokers := newCluster(t)
+	brokers := newCluster(t).ListenAddrs()
 	bustest.Run(t, bustest.Harness{
 		New: func(t *testing.T) (message.Publisher, message.Subscriber) {
 			tr := newTransport(t, brokers, "bustest-"+uuid.NewString())
