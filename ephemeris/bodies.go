@@ -136,24 +136,34 @@ func compute(b Body, t Time, obs observer, f frame) Place {
 	ov := ev.add(obs.vel) // observer velocity, heliocentric ≈ barycentric
 	var d vec3            // astrometric vector observer -> body
 	var tau float64
+	var geo vec3 // geometric vector observer -> body at t
 	switch b {
 	case Sun:
 		d = oh.scale(-1)
+		geo = d
 		tau = d.norm() / cAUPerDay
 	case Moon:
-		for range 3 {
-			m := moonGeo(jd - tau)
-			// geocentre at t - tau relative to t: -ev*tau
-			d = m.sub(ev.scale(tau)).sub(obs.pos)
-			tau = d.norm() / cAUPerDay
-		}
+		// Light time from the distance series alone (cheap), then one full
+		// evaluation at t - tau; the geocentre at t - tau is -ev*tau from
+		// its place at t.
+		tau = moonDistance(jd) / cAUPerDay
+		m := moonGeo(jd - tau)
+		d = m.sub(ev.scale(tau)).sub(obs.pos)
+		geo = m.sub(obs.pos) // the Moon moves ~1.3 km in the light time
+		tau = d.norm() / cAUPerDay
 	default:
+		// Two evaluations: geometric at t (with velocity), then at the
+		// light-time-retarded instant, with a first-order correction for
+		// the final light-time change.
 		s := b.series()
-		for range 3 {
-			p, _ := s.helio(jd - tau)
-			d = p.sub(oh)
-			tau = d.norm() / cAUPerDay
-		}
+		p, _ := s.helio(jd)
+		geo = p.sub(oh)
+		tau = geo.norm() / cAUPerDay
+		p, v := s.helio(jd - tau)
+		d = p.sub(oh)
+		tau2 := d.norm() / cAUPerDay
+		d = d.sub(v.scale(tau2 - tau))
+		tau = d.norm() / cAUPerDay
 	}
 	dist := d.norm()
 	p := d.scale(1 / dist)
@@ -181,15 +191,7 @@ func compute(b Body, t Time, obs observer, f frame) Place {
 	pa = pa.unit()
 	tod := f.npb.apply(pa)
 	pl := Place{Body: b, Time: t, Distance: dist, LightTime: tau, appTOD: tod, appGC: pa, f: f}
-	switch b {
-	case Sun:
-		pl.GeometricDistance = dist
-	case Moon:
-		pl.GeometricDistance = moonGeo(jd).sub(obs.pos).norm()
-	default:
-		p, _ := b.series().helio(jd)
-		pl.GeometricDistance = p.sub(oh).norm()
-	}
+	pl.GeometricDistance = geo.norm()
 	ra, dec := spherical(tod)
 	pl.RA, pl.Dec = ra*rad2deg, dec*rad2deg
 	ra, dec = spherical(d)

@@ -44,3 +44,8 @@ func moonGeo(jd float64) vec3 {
 	}
 	return vsopToEquatorial.apply(ecl)
 }
+
+// moonDistance returns the geocentric distance of the Moon in AU.
+func moonDistance(jd float64) float64 {
+	return elpR.eval((jd-j2000)/36525) / AUkm
+}
