@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -12,9 +13,13 @@ import (
 // headers (Kafka, AMQP) carry them as headers, so brokers and tools can route
 // and filter without decoding the payload.
 const (
-	MetaEventID       = "event_id"
-	MetaEventType     = "event_type"
-	MetaSubject       = "subject"
+	MetaEventID   = "event_id"
+	MetaEventType = "event_type"
+	MetaSubject   = "subject"
+	// MetaJobID is the job id of a job event (equal to the subject).
+	MetaJobID = "job_id"
+	// MetaTime is the event time in RFC 3339 with nanoseconds and its zone.
+	MetaTime          = "time"
 	MetaSequence      = "sequence"
 	MetaCorrelationID = "correlation_id" // equal to watermill's middleware.CorrelationIDMetadataKey
 	MetaAgent         = "agent"
@@ -68,23 +73,32 @@ func (JSONCodec) Unmarshal(msg *message.Message) (Event, error) {
 	return e, nil
 }
 
-// SetMetadata writes the routing metadata of e into md. The agent, dataset
-// and GPU headers are taken from a JobData payload when present.
+// SetMetadata writes the routing metadata of e into md: event id, type,
+// subject, sequence, partition key, time (RFC 3339 with zone) and correlation
+// id. The job id, agent, dataset and GPU headers are taken from a JobData
+// payload when present.
 func SetMetadata(md message.Metadata, e Event) {
 	md.Set(MetaEventID, e.ID)
 	md.Set(MetaEventType, string(e.Type))
 	md.Set(MetaSubject, e.Subject)
 	md.Set(MetaSequence, strconv.FormatInt(e.Sequence, 10))
 	md.Set(MetaPartitionKey, e.Subject)
+	if !e.Time.IsZero() {
+		md.Set(MetaTime, e.Time.Format(time.RFC3339Nano))
+	}
 	if e.CorrelationID != "" {
 		md.Set(MetaCorrelationID, e.CorrelationID)
 	}
 	var jd struct {
+		JobID     string `json:"job_id"`
 		Agent     string `json:"agent"`
 		DatasetID string `json:"dataset_id"`
 		GPUs      *int   `json:"gpus"`
 	}
 	if json.Unmarshal(e.Data, &jd) == nil {
+		if jd.JobID != "" {
+			md.Set(MetaJobID, jd.JobID)
+		}
 		if jd.Agent != "" {
 			md.Set(MetaAgent, jd.Agent)
 		}

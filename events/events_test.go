@@ -265,7 +265,8 @@ func TestJSONCodecRoundTrip(t *testing.T) {
 		events.MetaEventID: e.ID, events.MetaEventType: "job.running", events.MetaSubject: "job-42",
 		events.MetaSequence: "17", events.MetaPartitionKey: "job-42", events.MetaCorrelationID: "corr-job-42",
 		events.MetaAgent: "imaging", events.MetaDatasetID: "VLASS2.1.T10t01", events.MetaGPUs: "2",
-		events.MetaContentType: c.ContentType(),
+		events.MetaContentType: c.ContentType(), events.MetaJobID: "job-42",
+		events.MetaTime: "2026-03-14T15:09:26.535897-07:00",
 	}
 	for k, v := range wantMeta {
 		if got := msg.Metadata.Get(k); got != v {
@@ -303,7 +304,7 @@ func TestSetMetadataWithoutJobPayload(t *testing.T) {
 	e.CorrelationID = ""
 	md := message.Metadata{}
 	events.SetMetadata(md, e)
-	for _, k := range []string{events.MetaAgent, events.MetaDatasetID, events.MetaGPUs, events.MetaCorrelationID} {
+	for _, k := range []string{events.MetaAgent, events.MetaDatasetID, events.MetaGPUs, events.MetaCorrelationID, events.MetaJobID} {
 		if v, ok := md[k]; ok {
 			t.Errorf("metadata %s = %q, want absent", k, v)
 		}

@@ -6,8 +6,8 @@
 //
 //   - Envelope: every envelope field survives the trip, including the time
 //     zone, correlation id and sequence, and the routing headers (event type,
-//     subject, sequence, correlation id, agent, dataset id, GPU count) are
-//     on the transport message;
+//     subject, job id, time, sequence, correlation id, agent, dataset id, GPU
+//     count) are on the transport message;
 //   - PerJobOrder: events of many jobs, published interleaved by several
 //     publishers (one per job, as the outbox does), arrive in sequence order
 //     for every job, none lost and none doubled;
@@ -258,6 +258,8 @@ func testEnvelope(t *testing.T, h *Harness) {
 		events.MetaAgent:         "anomaly-detection",
 		events.MetaDatasetID:     "VLASS3.1.T22t15.J101519+063000",
 		events.MetaGPUs:          "3",
+		events.MetaJobID:         e.Subject,
+		events.MetaTime:          "2026-07-01T23:59:58.123456789+09:30",
 	}
 	for k, v := range headers {
 		if md.Get(k) != v {
