@@ -29,6 +29,11 @@ type BackgroundConfig struct {
 	ClipSigma float64
 	// ClipIterations is the number of clipping passes (default 3).
 	ClipIterations int
+	// Stride samples every Stride-th row and column inside a box (default
+	// 2 for boxes of 16 pixels or more, else 1): noise correlated on the
+	// beam scale makes neighbouring pixels nearly redundant, so this
+	// quarters the work at little cost in accuracy.
+	Stride int
 }
 
 func (c *BackgroundConfig) withDefaults() (BackgroundConfig, error) {
@@ -59,6 +64,15 @@ func (c *BackgroundConfig) withDefaults() (BackgroundConfig, error) {
 	}
 	if o.ClipIterations < 0 || o.ClipIterations > 50 {
 		return o, fmt.Errorf("%w: ClipIterations = %d: must be within 1..50", ErrBadConfig, o.ClipIterations)
+	}
+	if o.Stride == 0 {
+		o.Stride = 1
+		if o.Box >= 16 {
+			o.Stride = 2
+		}
+	}
+	if o.Stride < 1 || o.Stride > o.Box/4 && o.Stride > 1 {
+		return o, fmt.Errorf("%w: Stride = %d: must be within 1..Box/4 (%d)", ErrBadConfig, o.Stride, o.Box/4)
 	}
 	return o, nil
 }
@@ -106,8 +120,15 @@ func BackgroundRMS(ctx context.Context, im *Image, cfg *BackgroundConfig) (*Maps
 			for i, x := range xs {
 				x0, x1 := clampBox(x, half, c.Box, w)
 				buf = buf[:0]
-				for y := y0; y < y1; y++ {
-					buf = append(buf, im.Pix[y*w+x0:y*w+x1]...)
+				for y := y0; y < y1; y += c.Stride {
+					row := im.Pix[y*w+x0 : y*w+x1]
+					if c.Stride == 1 {
+						buf = append(buf, row...)
+						continue
+					}
+					for i := 0; i < len(row); i += c.Stride {
+						buf = append(buf, row[i])
+					}
 				}
 				b, r := robustStats(buf, c.ClipSigma, c.ClipIterations)
 				if !(r > 0) {
