@@ -49,9 +49,12 @@ type Anomaly struct {
 	// Significance is in sigmas: |Vs| for catalogue changes, the SNR in the
 	// difference image for features found only there, the single-epoch
 	// SNR for artefacts.
-	Significance float64  `json:"significance"`
-	Severity     Severity `json:"severity"`
-	Description  string   `json:"description"`
+	Significance float64 `json:"significance"`
+	// Severity: artefacts are low; new and disappeared sources are
+	// critical from 20σ, high from 10σ, else medium; variables are high
+	// from |Vs| 20 with |m| >= 0.5, medium from |Vs| 10, else low.
+	Severity    Severity `json:"severity"`
+	Description string   `json:"description"`
 	// Peak1 and Peak2 are the peak brightness (Jy/beam) in each epoch,
 	// fitted or forced at the position; Err1 and Err2 their errors.
 	Peak1 float64 `json:"peak1_jy_beam"`

@@ -299,7 +299,7 @@ func NewImage(cfg *ImageConfig, seed int64) (*ImageField, error) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x696d61676573))
 	w := c.wcs()
-	srcs, err := imgPlaceSources(c, rng, c.Sources, nil)
+	srcs, err := imgPlaceSources(c, rng, c.Sources)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +420,7 @@ func NewEpochPair(cfg *PairConfig, seed int64) (*EpochPair, error) {
 	c2 := c
 	c2.Sigma = p.Sigma2
 	total := c.Sources + p.Transients + p.Disappeared + p.Glitches
-	srcs, err := imgPlaceSources(c, rng, total, nil)
+	srcs, err := imgPlaceSources(c, rng, total)
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func imgPowerLaw(rng *rand.Rand, lo, hi, g float64) float64 {
 
 // imgPlaceSources draws n positions uniformly inside the edge margin with the
 // configured minimum separation.
-func imgPlaceSources(c ImageConfig, rng *rand.Rand, n int, _ []TruthSource) ([]TruthSource, error) {
+func imgPlaceSources(c ImageConfig, rng *rand.Rand, n int) ([]TruthSource, error) {
 	beamPx := c.Beam.MajArcsec / c.CellArcsec
 	edge := c.EdgeBeams * beamPx
 	sep := c.MinSeparationBeams * beamPx
