@@ -110,7 +110,7 @@ func (h *handler) julian(q query) (any, bool, error) {
 	return map[string]float64{
 		"jd_utc": et.JDUTC(), "jd_tt": et.JDTT(), "mjd_utc": et.MJDUTC(),
 		"jd_ut1": et.JDUT1(), "mjd_tt": et.JDTT() - 2400000.5,
-		"delta_t_s": round(et.DeltaT(), 6), "tai_minus_utc_s": ephemeris.TAIMinusUTC(et.JDUTC()),
+		"delta_t_s": round(et.DeltaT(), 3), "tai_minus_utc_s": ephemeris.TAIMinusUTC(et.JDUTC()),
 	}, false, nil
 }
 
