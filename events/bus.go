@@ -99,13 +99,30 @@ func (b *Bus) Publish(ctx context.Context, topic string, evs ...Event) error {
 		return fmt.Errorf("%w: topic is empty", ErrInvalidEvent)
 	}
 	msgs := make([]*message.Message, 0, len(evs))
+	jc, fast := b.codec.(JSONCodec)
 	for _, e := range evs {
-		if err := b.Validate(e); err != nil {
-			return err
-		}
-		m, err := b.codec.Marshal(e)
-		if err != nil {
-			return err
+		var m *message.Message
+		if b.skip {
+			if err := e.ValidateEnvelope(); err != nil {
+				return err
+			}
+			var err error
+			if m, err = b.codec.Marshal(e); err != nil {
+				return err
+			}
+		} else {
+			obj, err := b.cat.validate(e)
+			if err != nil {
+				return err
+			}
+			if fast {
+				m, err = jc.marshalValidated(e, obj)
+			} else {
+				m, err = b.codec.Marshal(e)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		m.SetContext(ctx)
 		msgs = append(msgs, m)

@@ -71,37 +71,44 @@ func (c *Catalogue) Types() []Type {
 // its type. The error wraps ErrUnknownType or ErrInvalidEvent and names the
 // offending field.
 func (c *Catalogue) Validate(e Event) error {
+	_, err := c.validate(e)
+	return err
+}
+
+// validate is Validate that also returns the decoded payload object (nil
+// when the payload is not a JSON object), so Publish need not decode it again.
+func (c *Catalogue) validate(e Event) (map[string]any, error) {
 	if err := e.ValidateEnvelope(); err != nil {
-		return err
+		return nil, err
 	}
 	entry, ok := c.Lookup(e.Type)
 	if !ok {
-		return fmt.Errorf("%w: %q (event %s)", ErrUnknownType, e.Type, e.ID)
+		return nil, fmt.Errorf("%w: %q (event %s)", ErrUnknownType, e.Type, e.ID)
 	}
 	var payload any
 	if err := json.Unmarshal(e.Data, &payload); err != nil {
-		return fmt.Errorf("%w: data of %s event %s is not JSON: %v", ErrInvalidEvent, e.Type, e.ID, err)
+		return nil, fmt.Errorf("%w: data of %s event %s is not JSON: %v", ErrInvalidEvent, e.Type, e.ID, err)
 	}
 	if entry.Schema != nil {
 		if err := entry.Schema.Validate(payload); err != nil {
-			return fmt.Errorf("%w: %s event %s: %v", ErrInvalidEvent, e.Type, e.ID, err)
+			return nil, fmt.Errorf("%w: %s event %s: %v", ErrInvalidEvent, e.Type, e.ID, err)
 		}
 	}
 	obj, _ := payload.(map[string]any)
 	if entry.State != "" {
 		if got, _ := obj["state"].(string); got != entry.State {
-			return fmt.Errorf("%w: %s event %s: field data.state is %q, want %q", ErrInvalidEvent, e.Type, e.ID, got, entry.State)
+			return nil, fmt.Errorf("%w: %s event %s: field data.state is %q, want %q", ErrInvalidEvent, e.Type, e.ID, got, entry.State)
 		}
 	}
 	for _, r := range entry.Rules {
 		if err := r(obj); err != nil {
-			return fmt.Errorf("%w: %s event %s: %v", ErrInvalidEvent, e.Type, e.ID, err)
+			return nil, fmt.Errorf("%w: %s event %s: %v", ErrInvalidEvent, e.Type, e.ID, err)
 		}
 	}
 	if sid, _ := obj["job_id"].(string); sid != "" && sid != e.Subject {
-		return fmt.Errorf("%w: %s event %s: field data.job_id %q differs from subject %q", ErrInvalidEvent, e.Type, e.ID, sid, e.Subject)
+		return nil, fmt.Errorf("%w: %s event %s: field data.job_id %q differs from subject %q", ErrInvalidEvent, e.Type, e.ID, sid, e.Subject)
 	}
-	return nil
+	return obj, nil
 }
 
 var (

@@ -78,6 +78,23 @@ func (JSONCodec) Unmarshal(msg *message.Message) (Event, error) {
 // id. The job id, agent, dataset and GPU headers are taken from a JobData
 // payload when present.
 func SetMetadata(md message.Metadata, e Event) {
+	setEnvelopeMetadata(md, e)
+	var jd struct {
+		JobID     string `json:"job_id"`
+		Agent     string `json:"agent"`
+		DatasetID string `json:"dataset_id"`
+		GPUs      *int   `json:"gpus"`
+	}
+	if json.Unmarshal(e.Data, &jd) == nil {
+		gpus := ""
+		if jd.GPUs != nil {
+			gpus = strconv.Itoa(*jd.GPUs)
+		}
+		setPayloadMetadata(md, jd.JobID, jd.Agent, jd.DatasetID, gpus)
+	}
+}
+
+func setEnvelopeMetadata(md message.Metadata, e Event) {
 	md.Set(MetaEventID, e.ID)
 	md.Set(MetaEventType, string(e.Type))
 	md.Set(MetaSubject, e.Subject)
@@ -89,24 +106,77 @@ func SetMetadata(md message.Metadata, e Event) {
 	if e.CorrelationID != "" {
 		md.Set(MetaCorrelationID, e.CorrelationID)
 	}
-	var jd struct {
-		JobID     string `json:"job_id"`
-		Agent     string `json:"agent"`
-		DatasetID string `json:"dataset_id"`
-		GPUs      *int   `json:"gpus"`
+}
+
+func setPayloadMetadata(md message.Metadata, jobID, agent, datasetID, gpus string) {
+	if jobID != "" {
+		md.Set(MetaJobID, jobID)
 	}
-	if json.Unmarshal(e.Data, &jd) == nil {
-		if jd.JobID != "" {
-			md.Set(MetaJobID, jd.JobID)
+	if agent != "" {
+		md.Set(MetaAgent, agent)
+	}
+	if datasetID != "" {
+		md.Set(MetaDatasetID, datasetID)
+	}
+	if gpus != "" {
+		md.Set(MetaGPUs, gpus)
+	}
+}
+
+// marshalValidated is Marshal for an event the catalogue has validated: its
+// Data is known to be JSON and obj is that payload decoded (nil when it is not
+// an object). It writes the envelope directly and takes the headers from obj,
+// instead of decoding the payload a second time. The result is the same
+// message Marshal returns.
+func (c JSONCodec) marshalValidated(e Event, obj map[string]any) (*message.Message, error) {
+	if y := e.Time.Year(); y < 0 || y > 9999 || len(e.Data) == 0 {
+		return c.Marshal(e) // let encoding/json report or handle it
+	}
+	buf := make([]byte, 0, 200+len(e.ID)+len(e.Subject)+len(e.CorrelationID)+len(e.Data))
+	buf = append(buf, `{"id":`...)
+	buf = appendJSONString(buf, e.ID)
+	buf = append(buf, `,"type":`...)
+	buf = appendJSONString(buf, string(e.Type))
+	buf = append(buf, `,"source":`...)
+	buf = appendJSONString(buf, e.Source)
+	buf = append(buf, `,"subject":`...)
+	buf = appendJSONString(buf, e.Subject)
+	buf = append(buf, `,"time":"`...)
+	buf = e.Time.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","schema_version":`...)
+	buf = appendJSONString(buf, e.SchemaVersion)
+	buf = append(buf, `,"correlation_id":`...)
+	buf = appendJSONString(buf, e.CorrelationID)
+	buf = append(buf, `,"sequence":`...)
+	buf = strconv.AppendInt(buf, e.Sequence, 10)
+	buf = append(buf, `,"data":`...)
+	buf = append(buf, e.Data...)
+	buf = append(buf, '}')
+
+	msg := message.NewMessage(e.ID, buf)
+	setEnvelopeMetadata(msg.Metadata, e)
+	if obj != nil {
+		str := func(k string) string { s, _ := obj[k].(string); return s }
+		gpus := ""
+		if g, ok := obj["gpus"].(float64); ok && g == float64(int(g)) {
+			gpus = strconv.Itoa(int(g))
 		}
-		if jd.Agent != "" {
-			md.Set(MetaAgent, jd.Agent)
-		}
-		if jd.DatasetID != "" {
-			md.Set(MetaDatasetID, jd.DatasetID)
-		}
-		if jd.GPUs != nil {
-			md.Set(MetaGPUs, strconv.Itoa(*jd.GPUs))
+		setPayloadMetadata(msg.Metadata, str("job_id"), str("agent"), str("dataset_id"), gpus)
+	}
+	msg.Metadata.Set(MetaContentType, c.ContentType())
+	return msg, nil
+}
+
+// appendJSONString appends s as a JSON string. Plain ASCII is copied as is;
+// anything else goes through encoding/json, so the bytes equal json.Marshal's.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(buf, q...)
 		}
 	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }

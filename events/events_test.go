@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -519,5 +520,70 @@ func TestBusCloseDoesNotWaitForBlockedPublish(t *testing.T) {
 	close(rec.block)
 	if err := <-done; err != nil {
 		t.Fatalf("the in-flight Publish: %v", err)
+	}
+}
+
+// Publish encodes validated JSON events on a fast path; its messages must
+// match JSONCodec.Marshal's, byte for byte when the payload is compact.
+func TestBusFastPathMatchesCodec(t *testing.T) {
+	mk := func(mutate func(e *events.Event)) events.Event {
+		e := newEvent(t, events.JobRunning, "job-1", "RUNNING", 12)
+		mutate(&e)
+		return e
+	}
+	cases := map[string]events.Event{
+		"plain": mk(func(e *events.Event) {}),
+		"zone and nanoseconds": mk(func(e *events.Event) {
+			e.Time = time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("X", -(3*3600+1800)))
+		}),
+		"escapes": mk(func(e *events.Event) {
+			e.CorrelationID = "say \"hi\" \\ <b>&</b>\n\tdone"
+			e.Source = "sürvey/Ωmega"
+		}),
+		"unicode subject": mk(func(e *events.Event) {
+			e.Subject = "jöb-ü"
+			d := jobData("jöb-ü", "RUNNING")
+			e.Data, _ = json.Marshal(d)
+		}),
+		"no correlation id": mk(func(e *events.Event) { e.CorrelationID = "" }),
+		"payload with spaces": mk(func(e *events.Event) {
+			e.Data = json.RawMessage(`{ "job_id": "job-1", "owner": "alice", "agent": "imaging", "dataset_id": "d",
+				"gpus": 4, "priority": 0, "state": "RUNNING", "progress": 0, "attempt": 1, "backend": "simgpu" }`)
+		}),
+	}
+	for name, e := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec := &recorder{}
+			if err := events.NewBus(rec, nil, nil).Publish(context.Background(), "t", e); err != nil {
+				t.Fatal(err)
+			}
+			fast := rec.msgs[0]
+			slow, err := events.JSONCodec{}.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(fast.Metadata) != fmt.Sprint(slow.Metadata) {
+				t.Errorf("metadata\nfast %v\nslow %v", fast.Metadata, slow.Metadata)
+			}
+			if name != "payload with spaces" && string(fast.Payload) != string(slow.Payload) {
+				t.Errorf("payload\nfast %s\nslow %s", fast.Payload, slow.Payload)
+			}
+			a, errA := events.JSONCodec{}.Unmarshal(fast)
+			b, errB := events.JSONCodec{}.Unmarshal(slow)
+			if errA != nil || errB != nil {
+				t.Fatal(errA, errB)
+			}
+			var da, db any
+			_ = json.Unmarshal(a.Data, &da)
+			_ = json.Unmarshal(b.Data, &db)
+			a.Data, b.Data = nil, nil
+			if !a.Time.Equal(b.Time) || a.Time.String() != b.Time.String() {
+				t.Errorf("time fast %v slow %v", a.Time, b.Time)
+			}
+			a.Time, b.Time = time.Time{}, time.Time{}
+			if fmt.Sprint(a) != fmt.Sprint(b) || fmt.Sprint(da) != fmt.Sprint(db) {
+				t.Errorf("decoded\nfast %+v %v\nslow %+v %v", a, da, b, db)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package kafkabus_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,4 +71,26 @@ func TestConformance(t *testing.T) {
 			ForceShort:          true,
 		},
 	})
+}
+
+// BenchmarkThroughput compares raw watermill-kafka with the SDK path on the
+// in-process kfake broker (which shares the CPU with the client). Run:
+// go test -run '^$' -bench Throughput ./events/kafkabus/
+func BenchmarkThroughput(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(8))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for _, publishers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
+			bustest.Bench(b, func(b *testing.B) (message.Publisher, message.Subscriber) {
+				tr, err := kafkabus.New(c.ListenAddrs(), &kafkabus.Config{ConsumerGroup: "bench-" + uuid.NewString(), Sarama: fastSarama})
+				if err != nil {
+					b.Fatal(err)
+				}
+				return tr.Publisher(), tr.Subscriber()
+			}, publishers)
+		})
+	}
 }

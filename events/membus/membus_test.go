@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/cosmic-horizons/horizons/events"
+	"github.com/cosmic-horizons/horizons/events/bustest"
 	"github.com/cosmic-horizons/horizons/events/membus"
 )
 
@@ -207,4 +208,13 @@ func TestNewBus(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkThroughput compares raw watermill on the same GoChannel settings
+// with the SDK path. Run: go test -run '^$' -bench Throughput ./events/membus/
+func BenchmarkThroughput(b *testing.B) {
+	bustest.Bench(b, func(b *testing.B) (message.Publisher, message.Subscriber) {
+		tr := membus.New(nil)
+		return tr, tr
+	}, 1)
 }
