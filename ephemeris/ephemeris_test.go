@@ -161,6 +161,9 @@ func TestGalacticFrame(t *testing.T) {
 				t.Fatalf("round trip %v %v", ra, dec)
 			}
 			r5, d5 := ICRSToFK5(ra, dec)
+			if r, d := FK5ToICRS(r5, d5); Separation(r, d, ra, dec) > 1e-9 {
+				t.Fatalf("FK5 round trip %v %v", ra, dec)
+			}
 			if s := Separation(ra, dec, r5, d5) * 3600; s > 0.035 || s < 0.005 {
 				t.Fatalf("FK5-ICRS offset %v arcsec at %v %v", s, ra, dec)
 			}
@@ -181,18 +184,25 @@ func TestSeparationExtremes(t *testing.T) {
 }
 
 func TestRefractionAirmassParallactic(t *testing.T) {
-	opt := RefractionDeg(RefractionOptical, 10, Atmosphere{}, 0)
-	rad := RefractionDeg(RefractionRadio, 10, Atmosphere{}, 0)
+	opt := RefractionDeg(RefractionOptical, 10, Atmosphere{})
+	rad := RefractionDeg(RefractionRadio, 10, Atmosphere{})
 	// Optical refraction at 10° is about 5.3′ (Meeus/Saemundsson); radio
 	// with water vapour is larger.
 	if math.Abs(opt*60-5.3) > 0.2 || rad <= opt || rad > 1.5*opt {
 		t.Errorf("refraction optical %v′ radio %v′", opt*60, rad*60)
 	}
-	if RefractionDeg(RefractionNone, 10, Atmosphere{}, 0) != 0 {
+	if RefractionDeg(RefractionNone, 10, Atmosphere{}) != 0 {
 		t.Error("none is not zero")
 	}
-	if high := RefractionDeg(RefractionOptical, 10, Atmosphere{}, 2124); high >= opt {
-		t.Errorf("refraction does not fall with height: %v", high)
+	if high := RefractionDeg(RefractionOptical, 10, Atmosphere{PressureHPa: PressureAtHeight(2124)}); math.Abs(high/opt-0.777) > 0.01 {
+		t.Errorf("refraction at 2124 m is %v of sea level", high/opt)
+	}
+	cold := RefractionDeg(RefractionOptical, 10, Atmosphere{SetTemperature: true})
+	if math.Abs(cold/opt-283.15/273.15) > 0.002 {
+		t.Errorf("0 °C scaling %v", cold/opt)
+	}
+	if err := (Atmosphere{RelHumidity: 2}).Validate(); err == nil {
+		t.Error("humidity 2 accepted")
 	}
 	if a := Airmass(90); math.Abs(a-1) > 1e-3 {
 		t.Errorf("airmass zenith %v", a)
@@ -341,5 +351,15 @@ func TestObservabilitySunAvoidance(t *testing.T) {
 	ws, err = Observability(sun.RAICRS, sun.DecICRS, from, to, VLA, &ObservabilityConfig{MinAltDeg: &min, SunAvoidDeg: 20})
 	if err != nil || len(ws) != 0 {
 		t.Errorf("target at the Sun with 20° avoidance: %v %v", ws, err)
+	}
+}
+
+func TestFK5AgainstERFA(t *testing.T) {
+	// ERFA h2fk5 test case (t_erfa_c): Hipparcos (ICRS) 1.767794352,
+	// −0.2917512594 rad -> FK5 1.767794455700065506, −0.2917513626469638890
+	// (its proper-motion inputs do not affect the J2000 position).
+	r, d := ICRSToFK5(1.767794352*rad2deg, -0.2917512594*rad2deg)
+	if e := Separation(r, d, 1.767794455700065506*rad2deg, -0.2917513626469638890*rad2deg) * 3600e3; e > 0.5 {
+		t.Errorf("ICRS->FK5 differs from ERFA by %.3f mas", e)
 	}
 }

@@ -47,7 +47,7 @@ func ExampleTopocentric() {
 	tp, _ := ephemeris.Topocentric(ephemeris.Moon, t, ephemeris.VLA, &ephemeris.TopoConfig{Refraction: ephemeris.RefractionRadio})
 	fmt.Printf("Moon from the VLA: az %.2f° alt %.2f°\n", tp.AzDeg, tp.AltDeg)
 	// Output:
-	// Moon from the VLA: az 261.13° alt 59.99°
+	// Moon from the VLA: az 261.13° alt 60.00°
 }
 
 func ExampleRiseTransitSet() {

@@ -32,34 +32,50 @@ func ParseRefraction(s string) (Refraction, error) {
 }
 
 // Atmosphere is the weather used by refraction. The zero value means the
-// defaults: pressure from the site height (standard atmosphere, 1010 hPa at
-// sea level), 10 °C, 50 % relative humidity.
+// standard conditions of the published almanac formulae (Meeus, USNO, JPL
+// Horizons): 1010 hPa, 10 °C, and 50 % relative humidity for the radio
+// model. Set PressureHPa (for a high site such as the VLA, about 790 hPa)
+// for the physically correct value at altitude.
 type Atmosphere struct {
-	PressureHPa    float64
+	// PressureHPa is the air pressure at the site (0 = 1010 hPa).
+	PressureHPa float64
+	// TemperatureC is the air temperature; it is used only when
+	// SetTemperature is true (so that 0 °C can be given), else 10 °C.
 	TemperatureC   float64
-	RelHumidity    float64 // 0..1
-	setTemperature bool
+	SetTemperature bool
+	// RelHumidity is 0..1 (0 = 0.5); used by the radio model.
+	RelHumidity float64
 }
 
-// WithTemperature returns a copy with an explicit temperature (so that
-// 0 °C can be given).
-func (a Atmosphere) WithTemperature(c float64) Atmosphere {
-	a.TemperatureC, a.setTemperature = c, true
-	return a
-}
+// PressureAtHeight returns the standard-atmosphere pressure (hPa) at a
+// height in metres, scaled from 1010 hPa at sea level (scale height 8.4 km).
+func PressureAtHeight(heightM float64) float64 { return 1010 * math.Exp(-heightM/8435) }
 
-func (a Atmosphere) resolved(heightM float64) (p, tc, rh float64) {
+func (a Atmosphere) resolved() (p, tc, rh float64) {
 	p, tc, rh = a.PressureHPa, a.TemperatureC, a.RelHumidity
 	if p <= 0 {
-		p = 1010 * math.Exp(-heightM/8435)
+		p = 1010
 	}
-	if !a.setTemperature && tc == 0 {
+	if !a.SetTemperature {
 		tc = 10
 	}
 	if rh <= 0 || rh > 1 {
 		rh = 0.5
 	}
 	return
+}
+
+// Validate checks the weather values; the error names the field.
+func (a Atmosphere) Validate() error {
+	switch {
+	case math.IsNaN(a.PressureHPa) || a.PressureHPa < 0 || a.PressureHPa > 1200:
+		return invalid("pressure", a.PressureHPa, "must be within 0..1200 hPa")
+	case math.IsNaN(a.TemperatureC) || a.TemperatureC < -90 || a.TemperatureC > 60:
+		return invalid("temperature", a.TemperatureC, "must be within -90..60 °C")
+	case math.IsNaN(a.RelHumidity) || a.RelHumidity < 0 || a.RelHumidity > 1:
+		return invalid("humidity", a.RelHumidity, "must be within 0..1")
+	}
+	return nil
 }
 
 // RefractionBennett returns the refraction in arcminutes for an apparent
@@ -79,14 +95,14 @@ func RefractionSaemundsson(trueAltDeg float64) float64 {
 }
 
 // RefractionDeg returns the refraction (degrees, to be added to the true
-// altitude) for a model, a true altitude and the weather at a site height.
-// Below −2° (well under the horizon) it returns the value at −2°.
-func RefractionDeg(model Refraction, trueAltDeg float64, atm Atmosphere, heightM float64) float64 {
+// altitude) for a model, a true altitude and the weather. Below −2° (well
+// under the horizon) it returns the value at −2°.
+func RefractionDeg(model Refraction, trueAltDeg float64, atm Atmosphere) float64 {
 	if model == RefractionNone {
 		return 0
 	}
 	h := math.Max(trueAltDeg, -2)
-	p, tc, rh := atm.resolved(heightM)
+	p, tc, rh := atm.resolved()
 	tk := tc + 273.15
 	r := RefractionSaemundsson(h) / 60 * (p / 1010) * (283 / tk)
 	if model == RefractionRadio {
@@ -187,6 +203,9 @@ func Topocentric(b Body, t Time, s Site, cfg *TopoConfig) (Topo, error) {
 	if cfg != nil {
 		c = *cfg
 	}
+	if err := c.Atmosphere.Validate(); err != nil {
+		return Topo{}, err
+	}
 	f := newFrame(t.tt)
 	obs, g := s.observerAt(t, f)
 	pl := compute(b, t, obs, f)
@@ -200,7 +219,7 @@ func horizontalOf(pl Place, s Site, g float64, c TopoConfig) Topo {
 	az := math.Atan2(e.dot(itrs), n.dot(itrs)) * rad2deg
 	ha := wrap180(g*rad2deg + s.LonDeg - pl.RA)
 	tp := Topo{Place: pl, AzDeg: normDeg(az), HourAngleDeg: ha}
-	tp.RefractionDeg = RefractionDeg(c.Refraction, alt, c.Atmosphere, s.HeightM)
+	tp.RefractionDeg = RefractionDeg(c.Refraction, alt, c.Atmosphere)
 	tp.AltDeg = alt + tp.RefractionDeg
 	tp.ParallacticDeg = ParallacticAngle(ha, pl.Dec, s.LatDeg)
 	return tp

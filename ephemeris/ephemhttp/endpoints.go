@@ -46,6 +46,10 @@ func (h *handler) position(q query) (any, bool, error) {
 	if refr != ephemeris.RefractionNone && !hasSite {
 		return nil, false, bad("refraction", "refraction needs a site (site or lat/lon)")
 	}
+	atm, err := q.atmosphere()
+	if err != nil {
+		return nil, false, err
+	}
 	resp := positionResp{Body: tgt.Name, Time: rfc(t), JDTT: et.JDTT(), Kind: tgt.Kind}
 	if q.str("refraction") != "" {
 		resp.Refraction = q.str("refraction")
@@ -59,7 +63,7 @@ func (h *handler) position(q query) (any, bool, error) {
 		resp.RA, resp.Dec, resp.Distance = p.RA, p.Dec, &d
 		resp.RAICRS, resp.DecICRS = p.RAICRS, p.DecICRS
 		if hasSite {
-			tp, err := ephemeris.Topocentric(tgt.Body, et, site, &ephemeris.TopoConfig{Refraction: refr})
+			tp, err := ephemeris.Topocentric(tgt.Body, et, site, &ephemeris.TopoConfig{Refraction: refr, Atmosphere: atm})
 			if err != nil {
 				return nil, false, err
 			}
@@ -77,7 +81,7 @@ func (h *handler) position(q query) (any, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		alt += ephemeris.RefractionDeg(refr, alt, ephemeris.Atmosphere{}, site.HeightM)
+		alt += ephemeris.RefractionDeg(refr, alt, atm)
 		resp.Alt, resp.Az = &alt, &az
 	}
 	return resp, false, nil
@@ -395,4 +399,23 @@ func (h *handler) resolve(q query) (any, bool, error) {
 	}
 	resp.RA, resp.Dec, resp.Time = p.RAICRS, p.DecICRS, rfc(t)
 	return resp, usedNow, nil
+}
+
+// atmosphere reads pressure (hPa), temperature (°C) and humidity (0..1).
+func (q query) atmosphere() (ephemeris.Atmosphere, error) {
+	var a ephemeris.Atmosphere
+	var err error
+	if a.PressureHPa, err = q.float("pressure", 0); err != nil {
+		return a, err
+	}
+	if q.has("temperature") {
+		if a.TemperatureC, err = q.float("temperature", 10); err != nil {
+			return a, err
+		}
+		a.SetTemperature = true
+	}
+	if a.RelHumidity, err = q.float("humidity", 0); err != nil {
+		return a, err
+	}
+	return a, a.Validate()
 }

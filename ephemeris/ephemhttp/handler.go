@@ -38,7 +38,7 @@ type handler struct {
 
 // NewHandler returns the REST handler for the ephemeris endpoints:
 //
-//	GET /api/v1/ephemeris/position      body, time, [site | lat, lon, height], [refraction], [dut1]
+//	GET /api/v1/ephemeris/position      body, time, [site | lat, lon, height], [refraction, pressure, temperature, humidity], [dut1]
 //	GET /api/v1/ephemeris/sidereal      time, [lon], [dut1]
 //	GET /api/v1/ephemeris/julian        time, [dut1]
 //	GET /api/v1/ephemeris/riseset       body, date, site | lat, lon, [height], [twilight]

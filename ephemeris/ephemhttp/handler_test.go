@@ -87,6 +87,10 @@ func TestPositionRefractionRaisesAltitude(t *testing.T) {
 	if !(radio > opt && opt > plain) || radio-plain > 0.5 {
 		t.Errorf("alt plain %v optical %v radio %v", plain, opt, radio)
 	}
+	thin := f(t, okGet(t, h, u+"&refraction=optical&pressure=790"), "alt_deg")
+	if r := (thin - plain) / (opt - plain); math.Abs(r-790.0/1010) > 0.01 {
+		t.Errorf("pressure scaling %v", r)
+	}
 }
 
 func TestSiderealUSNO(t *testing.T) {
@@ -267,6 +271,8 @@ func TestBadInput(t *testing.T) {
 		{"position?body=sun&time=2024-01-01T00:00:00Z&refraction=radio", "refraction"},
 		{"position?body=sun&time=2024-01-01T00:00:00Z&site=vla&refraction=foo", "refraction"},
 		{"sidereal?time=2024-01-01T00:00:00Z&lon=abc", "lon"},
+		{"position?body=sun&time=2024-01-01T00:00:00Z&site=vla&refraction=radio&humidity=3", "humidity"},
+		{"position?body=sun&time=2024-01-01T00:00:00Z&site=vla&refraction=radio&pressure=-5", "pressure"},
 		{"julian?time=2024-13-01T00:00:00Z", "time"},
 		{"riseset?body=moon&date=2024-02-30&site=vla", "date"},
 		{"riseset?body=moon&date=2024-02-03", "site"},
