@@ -338,6 +338,10 @@ func Compare(ctx context.Context, e1, e2 *Image, cfg *DiffConfig) (*Comparison, 
 		switch {
 		case near || narrow(d):
 			a.Type, a.Significance = Artefact, math.Abs(d.SNR)
+		case math.Abs(a.Vs) < c.NewSourceSigma:
+			// The fit in the difference image follows the noise up; the
+			// forced measurement must confirm the change as well.
+			continue
 		case d.SNR > 0:
 			a.Type, a.Significance = NewSource, d.SNR
 		default:

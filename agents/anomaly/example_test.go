@@ -24,15 +24,15 @@ func ExampleCompare() {
 	}
 	fmt.Println(cmp.Anomalies[1].Description)
 	// Output:
-	// artefact    low       34.4 sigma  J120005.97+200056.0
-	// new_source  critical  32.0 sigma  J115952.22+200104.1
-	// variable    high      24.6 sigma  J115954.38+200103.4
-	// new_source  critical  23.7 sigma  J115956.33+195908.8
-	// variable    high      21.1 sigma  J120010.24+200330.1
-	// disappeared high      17.0 sigma  J115947.94+200117.7
-	// new_source  high      16.7 sigma  J120001.14+200246.5
-	// disappeared high      15.3 sigma  J115951.81+200326.4
-	// new source J115952.22+200104.1: 5.07 mJy/beam in epoch 2, 0.0644 ± 0.119 mJy/beam at that position in epoch 1 (Vs 32.0)
+	// artefact    low       33.3 sigma  J120005.96+200055.9
+	// new_source  critical  32.2 sigma  J115952.22+200104.0
+	// new_source  critical  23.5 sigma  J115956.33+195908.9
+	// variable    high      20.5 sigma  J115954.38+200103.4
+	// variable    medium    18.2 sigma  J120010.24+200330.1
+	// new_source  high      16.4 sigma  J120001.13+200246.6
+	// disappeared high      15.8 sigma  J115947.94+200117.7
+	// disappeared high      11.4 sigma  J115951.81+200326.4
+	// new source J115952.22+200104.0: 5.26 mJy/beam in epoch 2, 0.0692 ± 0.115 mJy/beam at that position in epoch 1 (Vs 32.2)
 }
 
 // The two-epoch variability statistics of the VAST pipeline.

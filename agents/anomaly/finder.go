@@ -334,7 +334,6 @@ func fitIsland(im *Image, maps *Maps, snr []float64, labels []int32, isl *Island
 		method = FitPeak
 		fit = init
 	}
-	thetaN := math.Sqrt(bmaj * bmin)
 	cell := im.WCS.CellArcsec()
 	out := make([]Component, 0, len(fit))
 	for _, g := range fit {
@@ -342,7 +341,9 @@ func fitIsland(im *Image, maps *Maps, snr []float64, labels []int32, isl *Island
 		ix := min(max(int(math.Round(g.X)), 0), w-1)
 		iy := min(max(int(math.Round(g.Y)), 0), h-1)
 		rms := maps.RMS[iy*w+ix]
-		eA, eX, eY, eMaj, eMin, ePA := condonErrors(g, rms, thetaN)
+		nM, nm := beamFWHMAlong(bmaj, bmin, bpa, g.Th), beamFWHMAlong(bmaj, bmin, bpa, g.Th+math.Pi/2)
+		eA, eX, eY, eMaj, eMin, ePA := condonErrors(g, rms, nM, nm)
+		thetaN := math.Sqrt(nM * nm)
 		tM, tm := g.Sa*fwhm, g.Sb*fwhm
 		flux := g.A * tM * tm / (bmaj * bmin)
 		var eF float64

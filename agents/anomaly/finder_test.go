@@ -71,9 +71,10 @@ func TestFinderQuality(t *testing.T) {
 	}
 }
 
-// TestFinderNoiseOnly: a pure-noise field must give (almost) nothing at 5σ;
-// the expected number of 5σ peaks of a beam-correlated Gaussian field of
-// 512² pixels is about 0.1.
+// TestFinderNoiseOnly: a pure-noise field must give (almost) nothing at 5σ.
+// The expected number of 5σ peaks (Euler characteristic) of a Gaussian
+// field whose autocorrelation is the 3"x2.2" beam, over 512² 1" pixels, is
+// A·u·exp(-u²/2)/((2π)^1.5·σmaj·σmin) ≈ 0.26.
 func TestFinderNoiseOnly(t *testing.T) {
 	total := 0
 	for seed := int64(1); seed <= 3; seed++ {
@@ -160,7 +161,7 @@ func TestFitRecoversGaussian(t *testing.T) {
 func TestCondonPointSource(t *testing.T) {
 	theta := 3.0
 	g := gauss{A: 20, Sa: theta / fwhm, Sb: theta / fwhm}
-	eA, eX, eY, _, _, _ := condonErrors(g, 1, theta)
+	eA, eX, eY, _, _, _ := condonErrors(g, 1, theta, theta)
 	if math.Abs(eA-1) > 1e-12 {
 		t.Errorf("amplitude error = %v, want 1 (the rms)", eA)
 	}
@@ -284,5 +285,75 @@ func TestVsMAndName(t *testing.T) {
 	}
 	if got := IAUName(15.5, -1.25); got != "J010200.00-011500.0" {
 		t.Errorf("IAUName(15.5, -1.25) = %q", got)
+	}
+}
+
+// TestFitShapesAndErrors checks the fitted sizes and position angles of
+// bright extended sources against the beam-convolved truth, and that the
+// Condon errors describe the actual scatter of positions and peaks.
+func TestFitShapesAndErrors(t *testing.T) {
+	ctx := context.Background()
+	var majRel, paErr, zx, zy, zp []float64
+	for seed := int64(1); seed <= 4; seed++ {
+		f, err := synth.NewImage(&synth.ImageConfig{Sources: 150, ExtendedFraction: 0.5}, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat, err := Find(ctx, FromSynth(f.Image), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := Evaluate(References(f.Sources, 1), cat.Components, f.Config.Beam.MajArcsec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := f.Config.Beam
+		for _, p := range ev.Pairs {
+			s := f.Sources[p.A]
+			k := cat.Components[p.B]
+			if s.SNR1 >= 10 && k.Fit == FitGaussian {
+				x, y := f.Image.WCS.WorldToPix(s.RA, s.Dec)
+				zx = append(zx, (k.X-x)/k.ErrX)
+				zy = append(zy, (k.Y-y)/k.ErrY)
+				zp = append(zp, (k.Peak-s.Peak1)/k.ErrPeak)
+			}
+			if s.SNR1 < 50 || s.IntrinsicMaj == 0 {
+				continue
+			}
+			maj, mn, pa := synth.ConvolveGaussians(b.MajArcsec, b.MinArcsec, b.PADeg, s.IntrinsicMaj, s.IntrinsicMin, s.IntrinsicPA)
+			majRel = append(majRel, k.MajArcsec/maj-1)
+			if maj/mn > 1.3 {
+				d := math.Mod(math.Abs(k.PADeg-pa), 180)
+				paErr = append(paErr, math.Min(d, 180-d))
+			}
+		}
+	}
+	rms := func(v []float64) float64 {
+		var s float64
+		for _, x := range v {
+			s += x * x
+		}
+		return math.Sqrt(s / float64(len(v)))
+	}
+	abs := func(v []float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = math.Abs(x)
+		}
+		return out
+	}
+	mMaj, mPA := median(abs(majRel)), median(slices.Clone(paErr))
+	t.Logf("bright extended: median |maj/true-1| = %.4f over %d, median |PA error| = %.2f deg over %d; normalised residual rms x %.2f y %.2f peak %.2f over %d",
+		mMaj, len(majRel), mPA, len(paErr), rms(zx), rms(zy), rms(zp), len(zx))
+	if len(majRel) < 10 || mMaj > 0.03 {
+		t.Errorf("fitted major axes off by a median %.4f over %d sources, want <= 3%% over >= 10", mMaj, len(majRel))
+	}
+	if len(paErr) < 5 || mPA > 5 {
+		t.Errorf("position angles off by a median %.2f deg over %d sources, want <= 5", mPA, len(paErr))
+	}
+	for name, v := range map[string][]float64{"x": zx, "y": zy, "peak": zp} {
+		if r := rms(v); r < 0.6 || r > 1.6 {
+			t.Errorf("%s residuals / Condon errors have rms %.2f, want about 1 (0.6..1.6)", name, r)
+		}
 	}
 }

@@ -243,15 +243,27 @@ func normalise(g gauss) gauss {
 	return g
 }
 
+// beamFWHMAlong returns the FWHM of the beam (FWHM axes bmaj, bmin, PA
+// bpa in radians) along the direction at position angle th.
+func beamFWHMAlong(bmaj, bmin, bpa, th float64) float64 {
+	d := th - bpa
+	c, s := math.Cos(d), math.Sin(d)
+	return math.Sqrt(bmaj*bmaj*c*c + bmin*bmin*s*s)
+}
+
 // condonErrors returns the 1-sigma errors of a fitted Gaussian following
 // Condon (1997, PASP 109, 166) for noise correlated on the scale of the
 // beam: amplitude, position along x and y (pixels), FWHM major and minor
-// (pixels) and PA (radians). thetaN is the beam FWHM (geometric mean, px).
-func condonErrors(g gauss, rms, thetaN float64) (eA, eX, eY, eMaj, eMin, ePA float64) {
+// (pixels) and PA (radians). Condon's circular noise-correlation width θN
+// is generalised to an elliptical beam by taking the beam's FWHM along the
+// component's major (nM) and minor (nm) axes, which makes a point source
+// in beam-correlated noise come out with the exact matched-filter errors
+// (σ_A = rms, σ_pos = beam σ along each axis / SNR).
+func condonErrors(g gauss, rms, nM, nm float64) (eA, eX, eY, eMaj, eMin, ePA float64) {
 	tM, tm := g.Sa*fwhm, g.Sb*fwhm
 	snr := g.A / rms
 	rho := func(aM, am float64) float64 {
-		r2 := tM * tm / (4 * thetaN * thetaN) * math.Pow(1+thetaN*thetaN/(tM*tM), aM) * math.Pow(1+thetaN*thetaN/(tm*tm), am) * snr * snr
+		r2 := tM * tm / (4 * nM * nm) * math.Pow(1+nM*nM/(tM*tM), aM) * math.Pow(1+nm*nm/(tm*tm), am) * snr * snr
 		return math.Sqrt(r2)
 	}
 	rA, rM, rm := rho(1.5, 1.5), rho(2.5, 0.5), rho(0.5, 2.5)

@@ -648,15 +648,17 @@ func (c ImageConfig) render(im *Image, s TruthSource, peak float64) {
 	}
 }
 
-// noiseImage returns white Gaussian noise convolved with the restoring
-// beam and scaled to the configured sigma map, plus the background.
+// noiseImage returns white Gaussian noise convolved with a Gaussian kernel
+// whose self-convolution is the restoring beam (the beam's axes over √2),
+// so the noise autocorrelation is the beam, as in an interferometric image;
+// it is scaled to the configured sigma map and the background is added.
 func (c ImageConfig) noiseImage(rng *rand.Rand) *Image {
 	w, h := c.Width, c.Height
 	bmaj, bmin := c.Beam.MajArcsec/c.CellArcsec, c.Beam.MinArcsec/c.CellArcsec
-	xx, xy, yy := imgGaussCov(bmaj, bmin, c.Beam.PADeg)
+	xx, xy, yy := imgGaussCov(bmaj/math.Sqrt2, bmin/math.Sqrt2, c.Beam.PADeg)
 	det := xx*yy - xy*xy
 	ixx, ixy, iyy := yy/det, -xy/det, xx/det
-	r := int(math.Ceil(4 * bmaj / imgFWHMPerSigma))
+	r := int(math.Ceil(4 * bmaj / math.Sqrt2 / imgFWHMPerSigma))
 	k := 2*r + 1
 	kern := make([]float64, k*k)
 	var ss float64

@@ -39,9 +39,9 @@ func TestImageNoiseAndDeterminism(t *testing.T) {
 	}
 }
 
-// The noise is correlated on the beam scale: neighbouring pixels along the
-// major axis correlate as the beam's own autocorrelation,
-// exp(-d²/(4σ²)) for a Gaussian of width σ along that axis.
+// The noise autocorrelation is the beam, as in an interferometric image:
+// pixels d apart correlate as exp(-d²/(2σ²)) for a circular beam of
+// width σ.
 func TestImageNoiseCorrelation(t *testing.T) {
 	f, err := NewImage(&ImageConfig{Sources: -1, Beam: RestoringBeam{MajArcsec: 3, MinArcsec: 3}}, 5)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestImageNoiseCorrelation(t *testing.T) {
 		}
 	}
 	sigma := 3 / imgFWHMPerSigma
-	want := math.Exp(-1 / (4 * sigma * sigma))
+	want := math.Exp(-1 / (2 * sigma * sigma))
 	if got := c1 / c0; math.Abs(got-want) > 0.02 {
 		t.Errorf("lag-1 correlation %.4f, want %.4f", got, want)
 	}
