@@ -215,6 +215,15 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, ErrBadImage, "zero robust rms"},
 		{"match radius", func() error { _, err := Match(nil, nil, 0); return err }, ErrBadConfig, "radius"},
+		{"maps mismatch", func() error {
+			_, err := FindWithMaps(ctx, good(), &Maps{Width: 32, Height: 32, RMS: make([]float64, 1024), Background: make([]float64, 1024)}, nil)
+			return err
+		}, ErrMismatch, "64x64"},
+		{"zero rms map", func() error {
+			_, err := FindWithMaps(ctx, good(), &Maps{Width: 64, Height: 64, RMS: make([]float64, 4096), Background: make([]float64, 4096)}, nil)
+			return err
+		}, ErrBadImage, "rms map at pixel (0, 0) = 0"},
+		{"bad diff config", func() error { _, err := Compare(ctx, good(), good(), &DiffConfig{MinM: 3}); return err }, ErrBadConfig, "MinM = 3"},
 	}
 	for _, c := range cases {
 		err := c.run()
