@@ -99,6 +99,11 @@ type Component struct {
 	ErrMajArcsec float64 `json:"err_maj_arcsec"`
 	ErrMinArcsec float64 `json:"err_min_arcsec"`
 	ErrPADeg     float64 `json:"err_pa_deg"`
+	// DeconvMajArcsec, DeconvMinArcsec and DeconvPADeg are the intrinsic
+	// size after removing the beam (zero when unresolved or not fitted).
+	DeconvMajArcsec float64 `json:"deconv_maj_arcsec"`
+	DeconvMinArcsec float64 `json:"deconv_min_arcsec"`
+	DeconvPADeg     float64 `json:"deconv_pa_deg"`
 	// LocalRMS and Background at the position (Jy/beam); SNR = Peak/LocalRMS.
 	LocalRMS   float64 `json:"local_rms_jy_beam"`
 	Background float64 `json:"background_jy_beam"`
@@ -354,8 +359,15 @@ func fitIsland(im *Image, maps *Maps, snr []float64, labels []int32, isl *Island
 			eF = eA * tM * tm / (bmaj * bmin)
 			eMaj, eMin, ePA = 0, 0, 0
 		}
+		var dM, dm, dpa float64
+		if method == FitGaussian {
+			if a, b, p, ok := deconvolve(tM, tm, g.Th, bmaj, bmin, bpa); ok {
+				dM, dm, dpa = a*cell, b*cell, p*180/math.Pi
+			}
+		}
 		ra, dec := im.WCS.PixToWorld(g.X, g.Y)
 		out = append(out, Component{
+			DeconvMajArcsec: dM, DeconvMinArcsec: dm, DeconvPADeg: dpa,
 			Island: isl.ID, X: g.X, Y: g.Y, ErrX: eX, ErrY: eY,
 			RA: ra, Dec: dec, ErrRA: eX * cell, ErrDec: eY * cell,
 			Peak: g.A, ErrPeak: eA, Flux: flux, ErrFlux: eF,

@@ -302,7 +302,7 @@ func TestVsMAndName(t *testing.T) {
 // Condon errors describe the actual scatter of positions and peaks.
 func TestFitShapesAndErrors(t *testing.T) {
 	ctx := context.Background()
-	var majRel, paErr, zx, zy, zp []float64
+	var majRel, deconv, paErr, zx, zy, zp []float64
 	for seed := int64(1); seed <= 4; seed++ {
 		f, err := synth.NewImage(&synth.ImageConfig{Sources: 150, ExtendedFraction: 0.5}, seed)
 		if err != nil {
@@ -331,6 +331,7 @@ func TestFitShapesAndErrors(t *testing.T) {
 			}
 			maj, mn, pa := synth.ConvolveGaussians(b.MajArcsec, b.MinArcsec, b.PADeg, s.IntrinsicMaj, s.IntrinsicMin, s.IntrinsicPA)
 			majRel = append(majRel, k.MajArcsec/maj-1)
+			deconv = append(deconv, k.DeconvMajArcsec/s.IntrinsicMaj-1)
 			if maj/mn > 1.3 {
 				d := math.Mod(math.Abs(k.PADeg-pa), 180)
 				paErr = append(paErr, math.Min(d, 180-d))
@@ -357,6 +358,11 @@ func TestFitShapesAndErrors(t *testing.T) {
 	if len(majRel) < 10 || mMaj > 0.03 {
 		t.Errorf("fitted major axes off by a median %.4f over %d sources, want <= 3%% over >= 10", mMaj, len(majRel))
 	}
+	if md := median(abs(deconv)); md > 0.1 {
+		t.Errorf("deconvolved major axes off by a median %.4f, want <= 10%%", md)
+	} else {
+		t.Logf("deconvolved major axis: median |maj/intrinsic-1| = %.4f", md)
+	}
 	if len(paErr) < 5 || mPA > 5 {
 		t.Errorf("position angles off by a median %.2f deg over %d sources, want <= 5", mPA, len(paErr))
 	}
@@ -364,5 +370,21 @@ func TestFitShapesAndErrors(t *testing.T) {
 		if r := rms(v); r < 0.6 || r > 1.6 {
 			t.Errorf("%s residuals / Condon errors have rms %.2f, want about 1 (0.6..1.6)", name, r)
 		}
+	}
+}
+
+func TestDeconvolve(t *testing.T) {
+	// Circular: quadrature subtraction, 5 (-) 3 = 4.
+	maj, mn, _, ok := deconvolve(5, 5, 0, 3, 3, 0)
+	if !ok || math.Abs(maj-4) > 1e-9 || math.Abs(mn-4) > 1e-9 {
+		t.Errorf("5 (-) 3 = %v x %v (%v), want 4 x 4", maj, mn, ok)
+	}
+	// Aligned ellipse at PA 40°: per-axis subtraction, PA kept.
+	maj, mn, pa, ok := deconvolve(5, math.Sqrt(13), 40*math.Pi/180, 3, 2, 40*math.Pi/180)
+	if !ok || math.Abs(maj-4) > 1e-9 || math.Abs(mn-3) > 1e-9 || math.Abs(pa*180/math.Pi-40) > 1e-6 {
+		t.Errorf("aligned = %v x %v @ %v, want 4 x 3 @ 40", maj, mn, pa*180/math.Pi)
+	}
+	if _, _, _, ok := deconvolve(2.9, 2.1, 0, 3, 2.2, 0); ok {
+		t.Error("a component smaller than the beam deconvolved")
 	}
 }

@@ -282,3 +282,42 @@ func condonErrors(g gauss, rms, nM, nm float64) (eA, eX, eY, eMaj, eMin, ePA flo
 	}
 	return
 }
+
+// gaussCov returns the covariance (xx, xy, yy) in pixel axes of a Gaussian
+// with FWHM axes maj, mn and PA pa (radians east of north; the major axis
+// points along (-sin pa, cos pa)).
+func gaussCov(maj, mn, pa float64) (xx, xy, yy float64) {
+	sm, sn := maj/fwhm, mn/fwhm
+	s, c := math.Sincos(pa)
+	xx = sm*sm*s*s + sn*sn*c*c
+	xy = -sm*sm*s*c + sn*sn*c*s
+	yy = sm*sm*c*c + sn*sn*s*s
+	return
+}
+
+// deconvolve removes the beam (bmaj, bmin FWHM, bpa radians) from a fitted
+// Gaussian (maj, mn FWHM, pa radians) and returns the intrinsic FWHM axes
+// and PA. A component no larger than the beam in some direction comes out
+// with a zero axis; ok is false when it is not larger in any direction
+// (unresolved).
+func deconvolve(maj, mn, pa, bmaj, bmin, bpa float64) (dmaj, dmin, dpa float64, ok bool) {
+	a1, b1, c1 := gaussCov(maj, mn, pa)
+	a2, b2, c2 := gaussCov(bmaj, bmin, bpa)
+	xx, xy, yy := a1-a2, b1-b2, c1-c2
+	tr := xx + yy
+	det := xx*yy - xy*xy
+	disc := math.Sqrt(math.Max(tr*tr/4-det, 0))
+	l1, l2 := tr/2+disc, tr/2-disc
+	if l1 <= 0 {
+		return 0, 0, 0, false
+	}
+	vx, vy := xy, l1-xx
+	if math.Abs(vx)+math.Abs(vy) < 1e-300 {
+		vx, vy = l1-yy, xy
+		if math.Abs(vx)+math.Abs(vy) < 1e-300 {
+			vx, vy = 0, 1
+		}
+	}
+	dpa = math.Mod(math.Atan2(-vx, vy)+2*math.Pi, math.Pi)
+	return math.Sqrt(l1) * fwhm, math.Sqrt(math.Max(l2, 0)) * fwhm, dpa, true
+}
