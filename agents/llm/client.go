@@ -45,6 +45,7 @@ type APIError struct {
 	Message string
 }
 
+// Error formats the endpoint, status and message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("llm: %s: HTTP %d: %s", e.Endpoint, e.StatusCode, e.Message)
 }
