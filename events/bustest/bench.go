@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,7 @@ type BenchConstructor func(b *testing.B) (message.Publisher, message.Subscriber)
 //
 //   - "raw": watermill alone on the same transport and settings, doing the
 //     work any application must: json.Marshal of the envelope into a message
-//     with the same metadata on publish, json.Unmarshal back into an Event in
+//     carrying the same headers, set by hand, on publish, json.Unmarshal back into an Event in
 //     a handler on a Router without middleware;
 //   - "sdk": the SDK path, Bus.Publish (validation and JSON encoding),
 //     NewRouter's middleware and a HandlerFunc that receives the decoded
@@ -102,10 +103,20 @@ func benchPath(b *testing.B, newPubSub BenchConstructor, publishers int, sdk boo
 		if err != nil {
 			return err
 		}
+		// The same headers the SDK writes, set by hand.
 		m := message.NewMessage(e.ID, payload)
-		m.Metadata.Set(events.MetaPartitionKey, e.Subject)
+		m.Metadata.Set(events.MetaEventID, e.ID)
 		m.Metadata.Set(events.MetaEventType, string(e.Type))
+		m.Metadata.Set(events.MetaSubject, e.Subject)
+		m.Metadata.Set(events.MetaSequence, strconv.FormatInt(e.Sequence, 10))
+		m.Metadata.Set(events.MetaPartitionKey, e.Subject)
+		m.Metadata.Set(events.MetaTime, e.Time.Format(time.RFC3339Nano))
 		m.Metadata.Set(events.MetaCorrelationID, e.CorrelationID)
+		m.Metadata.Set(events.MetaJobID, e.Subject)
+		m.Metadata.Set(events.MetaAgent, "anomaly-detection")
+		m.Metadata.Set(events.MetaDatasetID, "VLASS3.1.T22t15.J101519+063000")
+		m.Metadata.Set(events.MetaGPUs, "3")
+		m.Metadata.Set(events.MetaContentType, "application/json")
 		return pub.Publish(topic, m)
 	}
 	wait := func(n int64) {
