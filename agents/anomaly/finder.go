@@ -25,6 +25,10 @@ type FinderConfig struct {
 	// beam's shape (amplitude and position only), because noise makes a
 	// free size meaningless there (default 8).
 	ShapeSNR float64
+	// MaxIslandPixels bounds the islands that are fitted (default 20000);
+	// larger ones (a flood threshold near the noise percolates) report
+	// their summits unfitted (FitPeak) so the cost stays bounded.
+	MaxIslandPixels int
 }
 
 func (c *FinderConfig) withDefaults() (FinderConfig, error) {
@@ -44,6 +48,9 @@ func (c *FinderConfig) withDefaults() (FinderConfig, error) {
 	if o.ShapeSNR == 0 {
 		o.ShapeSNR = 8
 	}
+	if o.MaxIslandPixels == 0 {
+		o.MaxIslandPixels = 20000
+	}
 	switch {
 	case !(o.SeedSigma > 0) || math.IsInf(o.SeedSigma, 0):
 		return o, fmt.Errorf("%w: SeedSigma = %v: must be positive and finite", ErrBadConfig, o.SeedSigma)
@@ -53,6 +60,8 @@ func (c *FinderConfig) withDefaults() (FinderConfig, error) {
 		return o, fmt.Errorf("%w: MaxComponents = %d: must be within 1..32", ErrBadConfig, o.MaxComponents)
 	case !(o.ShapeSNR > 0):
 		return o, fmt.Errorf("%w: ShapeSNR = %v: must be positive", ErrBadConfig, o.ShapeSNR)
+	case o.MaxIslandPixels < 1:
+		return o, fmt.Errorf("%w: MaxIslandPixels = %d: must be positive", ErrBadConfig, o.MaxIslandPixels)
 	}
 	bg, err := o.Background.withDefaults()
 	if err != nil {
@@ -279,6 +288,9 @@ func fitIsland(im *Image, maps *Maps, snr []float64, labels []int32, isl *Island
 	if len(sums) == 0 {
 		sums = [][2]int{{isl.PeakX, isl.PeakY}}
 	}
+	if len(isl.Pixels) > c.MaxIslandPixels {
+		return peakComponents(im, maps, isl, sums)
+	}
 	pad := int(math.Ceil(bmaj))
 	x0, x1 := max(isl.MinX-pad, 0), min(isl.MaxX+pad, w-1)
 	y0, y1 := max(isl.MinY-pad, 0), min(isl.MaxY+pad, h-1)
@@ -391,4 +403,27 @@ func saneFit(fit, init []gauss, bmaj float64) bool {
 		}
 	}
 	return true
+}
+
+// peakComponents reports summits without fitting: the brightest pixel, the
+// beam's shape and the local rms as the peak error.
+func peakComponents(im *Image, maps *Maps, isl *Island, sums [][2]int) []Component {
+	w := im.Width
+	cell := im.WCS.CellArcsec()
+	bmaj, bmin, bpa := im.beamPix()
+	out := make([]Component, 0, len(sums))
+	for _, s := range sums {
+		p := s[1]*w + s[0]
+		a := im.Pix[p] - maps.Background[p]
+		rms := maps.RMS[p]
+		ra, dec := im.WCS.PixToWorld(float64(s[0]), float64(s[1]))
+		out = append(out, Component{
+			Island: isl.ID, X: float64(s[0]), Y: float64(s[1]), ErrX: 0.5, ErrY: 0.5,
+			RA: ra, Dec: dec, ErrRA: 0.5 * cell, ErrDec: 0.5 * cell,
+			Peak: a, ErrPeak: rms, Flux: a, ErrFlux: rms,
+			MajArcsec: bmaj * cell, MinArcsec: bmin * cell, PADeg: bpa * 180 / math.Pi,
+			LocalRMS: rms, Background: maps.Background[p], SNR: a / rms, Fit: FitPeak,
+		})
+	}
+	return out
 }

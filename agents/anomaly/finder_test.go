@@ -388,3 +388,30 @@ func TestDeconvolve(t *testing.T) {
 		t.Error("a component smaller than the beam deconvolved")
 	}
 }
+
+// A flood threshold near the noise percolates into huge islands; they are
+// reported unfitted rather than fitted at great cost.
+func TestHugeIslandsAreBounded(t *testing.T) {
+	f, err := synth.NewImage(&synth.ImageConfig{Width: 256, Height: 256, Sources: 20}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := Find(context.Background(), FromSynth(f.Image), &FinderConfig{SeedSigma: 3, FloodSigma: 0.01, MaxIslandPixels: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := 0
+	for _, isl := range cat.Islands {
+		if len(isl.Pixels) > 5000 {
+			big++
+			for _, k := range cat.Components {
+				if k.Island == isl.ID && k.Fit != FitPeak {
+					t.Errorf("component %d of a %d-pixel island was fitted (%s)", k.ID, len(isl.Pixels), k.Fit)
+				}
+			}
+		}
+	}
+	if big == 0 {
+		t.Error("no island above 5000 pixels: the test does not exercise the bound")
+	}
+}
