@@ -43,8 +43,20 @@ const SchemaVersion = "1.0"
 // DefaultSource is the Source used when an event does not name one.
 const DefaultSource = "horizons"
 
-// TopicJobs is the topic that carries job lifecycle events.
-const TopicJobs = "horizons.jobs"
+// Topics, one per event family. Transports with partitions (Kafka) key every
+// message by its subject, so each job's events stay in order within a topic.
+const (
+	// TopicJobs carries the job lifecycle events (job.*).
+	TopicJobs = "horizons.jobs"
+	// TopicMetrics carries metric samples derived from events.
+	TopicMetrics = "horizons.metrics"
+	// TopicNotifications carries the messages fanned out to users.
+	TopicNotifications = "horizons.notifications"
+	// TopicAudit carries the compliance audit trail.
+	TopicAudit = "horizons.audit"
+	// TopicHealth carries system health reports.
+	TopicHealth = "horizons.health"
+)
 
 // Event is the envelope of every Cosmic Horizons event.
 type Event struct {
