@@ -26,7 +26,7 @@ func TestLeapSecondTable(t *testing.T) {
 			t.Errorf("TAI-UTC at %s = %.7f, want %.7f", c.when, got, c.want)
 		}
 	}
-	tm, err := FromUTC(time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), &TimeConfig{DUT1: 0.4})
+	tm, err := FromUTC(time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), &TimeConfig{DUT1: ptr(0.4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Field != "lat" || fe.Value != 91.0 {
 		t.Errorf("lat 91: %v", err)
 	}
-	_, err = FromUTC(time.Now(), &TimeConfig{DUT1: 1.5})
+	_, err = FromUTC(time.Now(), &TimeConfig{DUT1: ptr(1.5)})
 	if !errors.As(err, &fe) || fe.Field != "dut1" {
 		t.Errorf("dut1: %v", err)
 	}
@@ -361,5 +361,40 @@ func TestFK5AgainstERFA(t *testing.T) {
 	r, d := ICRSToFK5(1.767794352*rad2deg, -0.2917512594*rad2deg)
 	if e := Separation(r, d, 1.767794455700065506*rad2deg, -0.2917513626469638890*rad2deg) * 3600e3; e > 0.5 {
 		t.Errorf("ICRS->FK5 differs from ERFA by %.3f mas", e)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func TestDUT1Table(t *testing.T) {
+	// IERS C04 values: 2017-01-01 0h UTC, just after the leap second,
+	// UT1-UTC = +0.5925 s (it was −0.4075 s before it); 1990-01-01: +0.3274 s.
+	for _, c := range []struct {
+		when time.Time
+		want float64
+	}{
+		{time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), 0.5925},
+		{time.Date(2016, 12, 31, 12, 0, 0, 0, time.UTC), -0.4075},
+		{time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), 0.3274},
+	} {
+		d, ok := DUT1FromTable(JDFromTime(c.when))
+		if !ok || math.Abs(d-c.want) > 0.003 {
+			t.Errorf("DUT1(%s) = %v (%v), want %v", c.when, d, ok, c.want)
+		}
+	}
+	if _, ok := DUT1FromTable(JDFromTime(time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC))); ok {
+		t.Error("table claims 1950")
+	}
+	tm, _ := FromUTC(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), &TimeConfig{UseIERS: true})
+	if d := (tm.JDUT1() - tm.JDUTC()) * 86400; math.Abs(d-0.3274) > 0.003 {
+		t.Errorf("FromUTC did not apply the table: %v", d)
+	}
+	tm, _ = FromUTC(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), &TimeConfig{DUT1: ptr(0), UseIERS: true})
+	if tm.JDUT1() != tm.JDUTC() {
+		t.Error("explicit DUT1 = 0 ignored")
+	}
+	tm, _ = FromUTC(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), nil)
+	if tm.JDUT1() != tm.JDUTC() {
+		t.Error("default is not UT1 = UTC")
 	}
 }

@@ -74,9 +74,9 @@ func Observability(raDeg, decDeg float64, from, to time.Time, s Site, cfg *Obser
 	score := func(jd float64) (float64, float64) {
 		if math.Floor(jd) != appDay {
 			appDay = math.Floor(jd)
-			app, _ = ApparentFromICRS(raDeg, decDeg, fromJDUTC(appDay+0.5, 0))
+			app, _ = ApparentFromICRS(raDeg, decDeg, fromJDUTC0(appDay+0.5))
 		}
-		t := fromJDUTC(jd, 0)
+		t := fromJDUTC0(jd)
 		_, alt, _, _ := HorizontalFromEquatorial(app.RA, app.Dec, t, s)
 		v := alt - minAlt
 		if c.SunAvoidDeg > 0 {
@@ -174,6 +174,6 @@ func (d *dirCache) at(jd float64) vec3 {
 }
 
 func (d *dirCache) dir(jd float64) vec3 {
-	t := fromJDUTC(jd, 0)
+	t := fromJDUTC0(jd)
 	return compute(d.b, t, observer{}, newFrame(t.tt)).appGC
 }

@@ -46,7 +46,7 @@ type altFunc func(jdUTC float64) (dAlt, ha, alt float64)
 
 func bodyAltFunc(b Body, s Site, h0 *float64) altFunc {
 	return func(jd float64) (float64, float64, float64) {
-		t := fromJDUTC(jd, 0)
+		t := fromJDUTC0(jd)
 		f := newFrame(t.tt)
 		obs, g := s.observerAt(t, f)
 		pl := compute(b, t, obs, f)
@@ -111,12 +111,12 @@ func FixedRiseTransitSet(raDeg, decDeg float64, day time.Time, s Site, cfg *Rise
 	}
 	d0 := time.Date(day.UTC().Year(), day.UTC().Month(), day.UTC().Day(), 0, 0, 0, 0, time.UTC)
 	jd0 := JDFromTime(d0)
-	app, err := ApparentFromICRS(raDeg, decDeg, fromJDUTC(jd0+0.5, 0))
+	app, err := ApparentFromICRS(raDeg, decDeg, fromJDUTC0(jd0+0.5))
 	if err != nil {
 		return RiseSet{}, err
 	}
 	fn := func(jd float64) (float64, float64, float64) {
-		t := fromJDUTC(jd, 0)
+		t := fromJDUTC0(jd)
 		_, alt, ha, _ := HorizontalFromEquatorial(app.RA, app.Dec, t, s)
 		return alt - h0, ha, alt
 	}

@@ -73,10 +73,45 @@ func TimeFromJD(jd float64) time.Time {
 	return time.Unix(int64(days)*86400, 0).UTC().Add(time.Duration(us) * time.Microsecond)
 }
 
-// TimeConfig holds the optional Earth-orientation input for FromUTC.
+// TimeConfig holds the optional Earth-orientation input for FromUTC. The
+// zero value (or nil) means UT1 = UTC, the almanac convention (USNO and
+// Meeus tabulate sidereal time and rise/set against UT taken as UTC).
 type TimeConfig struct {
-	// DUT1 is UT1 − UTC in seconds (|DUT1| < 0.9 s). Zero means UT1 = UTC.
-	DUT1 float64
+	// DUT1 is UT1 − UTC in seconds (|DUT1| < 0.9 s), when known.
+	DUT1 *float64
+	// UseIERS takes UT1 − UTC from the built-in IERS EOP 14 C04 series
+	// (1962 to its last date, see EOPRange) when DUT1 is nil; outside the
+	// series UT1 = UTC. JPL Horizons uses the measured UT1 this way.
+	UseIERS bool
+}
+
+// EOPRange returns the UTC dates covered by the built-in UT1−UTC series
+// (IERS EOP 14 C04).
+func EOPRange() (first, last time.Time) {
+	first = TimeFromJD(eopFirstMJD + 2400000.5)
+	last = TimeFromJD(float64(eopFirstMJD+(len(eopDUT1)-1)*eopStepDays) + 2400000.5)
+	return
+}
+
+// DUT1FromTable returns UT1 − UTC in seconds at a UTC Julian date from the
+// built-in IERS C04 series, interpolating UT1 − TAI linearly between the
+// samples (so leap seconds are handled); ok is false outside the series.
+func DUT1FromTable(jdUTC float64) (dut1 float64, ok bool) {
+	mjd := jdUTC - 2400000.5
+	x := (mjd - eopFirstMJD) / eopStepDays
+	if math.IsNaN(x) || x < 0 || x > float64(len(eopDUT1)-1) {
+		return 0, false
+	}
+	i := int(x)
+	if i == len(eopDUT1)-1 {
+		i--
+	}
+	f := x - float64(i)
+	n0 := float64(eopFirstMJD+i*eopStepDays) + 2400000.5
+	n1 := n0 + eopStepDays
+	a0 := float64(eopDUT1[i])*1e-7 - TAIMinusUTC(n0)
+	a1 := float64(eopDUT1[i+1])*1e-7 - TAIMinusUTC(n1)
+	return a0 + f*(a1-a0) + TAIMinusUTC(jdUTC), true
 }
 
 // FromUTC builds a Time from a UTC instant. From 1960 on, TAI − UTC comes
@@ -85,28 +120,47 @@ type TimeConfig struct {
 // taken as UT1 (as JPL Horizons does) and TT = UT1 + ΔT from DeltaTModel.
 // cfg may be nil.
 func FromUTC(t time.Time, cfg *TimeConfig) (Time, error) {
-	var dut1 float64
-	if cfg != nil {
-		dut1 = cfg.DUT1
-	}
-	if math.IsNaN(dut1) || math.Abs(dut1) > 0.9 {
-		return Time{}, invalid("dut1", dut1, "must be within ±0.9 s")
-	}
 	if y := t.UTC().Year(); y < -4000 || y > 8000 {
 		return Time{}, invalid("time", t.Format(time.RFC3339), "year outside -4000..8000")
+	}
+	if cfg == nil || cfg.DUT1 == nil {
+		if cfg != nil && cfg.UseIERS {
+			return fromJDUTCAuto(JDFromTime(t)), nil
+		}
+		return fromJDUTC(JDFromTime(t), 0), nil
+	}
+	dut1 := *cfg.DUT1
+	if math.IsNaN(dut1) || math.Abs(dut1) > 0.9 {
+		return Time{}, invalid("dut1", dut1, "must be within ±0.9 s")
 	}
 	return fromJDUTC(JDFromTime(t), dut1), nil
 }
 
 // FromJDUTC is FromUTC for a UTC Julian date.
-func FromJDUTC(jd float64, dut1 float64) (Time, error) {
-	if math.IsNaN(jd) || math.IsInf(jd, 0) {
-		return Time{}, invalid("jd", jd, "not a number")
+func FromJDUTC(jd float64, cfg *TimeConfig) (Time, error) {
+	if math.IsNaN(jd) || math.IsInf(jd, 0) || jd < 0 || jd > 5e6 {
+		return Time{}, invalid("jd", jd, "not a Julian date within 0..5e6")
 	}
+	if cfg == nil || cfg.DUT1 == nil {
+		if cfg != nil && cfg.UseIERS {
+			return fromJDUTCAuto(jd), nil
+		}
+		return fromJDUTC(jd, 0), nil
+	}
+	dut1 := *cfg.DUT1
 	if math.IsNaN(dut1) || math.Abs(dut1) > 0.9 {
 		return Time{}, invalid("dut1", dut1, "must be within ±0.9 s")
 	}
 	return fromJDUTC(jd, dut1), nil
+}
+
+// fromJDUTC0 is the default conversion (UT1 = UTC).
+func fromJDUTC0(jd float64) Time { return fromJDUTC(jd, 0) }
+
+// fromJDUTCAuto uses the built-in UT1−UTC series where it applies.
+func fromJDUTCAuto(jd float64) Time {
+	d, _ := DUT1FromTable(jd)
+	return fromJDUTC(jd, d)
 }
 
 func fromJDUTC(jd, dut1 float64) Time {
@@ -119,7 +173,7 @@ func fromJDUTC(jd, dut1 float64) Time {
 }
 
 // FromTT builds a Time from a TT Julian date; UT1 follows from ΔT
-// (leap-second table plus UT1 = UTC from 1960, DeltaTModel before).
+// (leap-second table and UT1 = UTC from 1960, DeltaTModel before).
 func FromTT(jdTT float64) Time {
 	// Iterate: UTC depends on itself only through the step function.
 	ut1 := jdTT - DeltaTModel(decimalYearFromJD(jdTT))/86400

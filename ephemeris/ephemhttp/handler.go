@@ -36,7 +36,10 @@ type handler struct {
 	now    func() time.Time
 }
 
-// NewHandler returns the REST handler for the ephemeris endpoints:
+// NewHandler returns the REST handler for the ephemeris endpoints. Times
+// are UTC with UT1 = UTC unless dut1 gives UT1−UTC in seconds, or
+// dut1=iers takes it from the built-in IERS C04 series (as JPL Horizons
+// does):
 //
 //	GET /api/v1/ephemeris/position      body, time, [site | lat, lon, height], [refraction, pressure, temperature, humidity], [dut1]
 //	GET /api/v1/ephemeris/sidereal      time, [lon], [dut1]
@@ -232,11 +235,17 @@ func (q query) instant(name string) (time.Time, ephemeris.Time, error) {
 	if err != nil {
 		return t, ephemeris.Time{}, err
 	}
-	dut1, err := q.float("dut1", 0)
-	if err != nil {
-		return t, ephemeris.Time{}, err
+	var cfg ephemeris.TimeConfig
+	if q.str("dut1") == "iers" {
+		cfg.UseIERS = true
+	} else if q.has("dut1") {
+		dut1, err := q.float("dut1", 0)
+		if err != nil {
+			return t, ephemeris.Time{}, err
+		}
+		cfg.DUT1 = &dut1
 	}
-	et, err := ephemeris.FromUTC(t, &ephemeris.TimeConfig{DUT1: dut1})
+	et, err := ephemeris.FromUTC(t, &cfg)
 	return t, et, err
 }
 
