@@ -18,6 +18,9 @@ type positionResp struct {
 	DecICRS    float64  `json:"dec_icrs_deg"`
 	Alt        *float64 `json:"alt_deg,omitempty"`
 	Az         *float64 `json:"az_deg,omitempty"`
+	HourAngle  *float64 `json:"hour_angle_deg,omitempty"`
+	Parallactc *float64 `json:"parallactic_angle_deg,omitempty"`
+	Airmass    *float64 `json:"airmass,omitempty"`
 	Refraction string   `json:"refraction,omitempty"`
 	Kind       string   `json:"kind"`
 }
@@ -67,7 +70,7 @@ func (h *handler) position(q query) (any, bool, error) {
 			if err != nil {
 				return nil, false, err
 			}
-			resp.Alt, resp.Az = &tp.AltDeg, &tp.AzDeg
+			resp.setSite(tp.AltDeg, tp.AzDeg, tp.HourAngleDeg, tp.ParallacticDeg)
 		}
 		return resp, false, nil
 	}
@@ -77,14 +80,21 @@ func (h *handler) position(q query) (any, bool, error) {
 	}
 	resp.RA, resp.Dec, resp.RAICRS, resp.DecICRS = app.RA, app.Dec, tgt.RA, tgt.Dec
 	if hasSite {
-		az, alt, _, err := ephemeris.HorizontalFromEquatorial(app.RA, app.Dec, et, site)
+		az, alt, ha, err := ephemeris.HorizontalFromEquatorial(app.RA, app.Dec, et, site)
 		if err != nil {
 			return nil, false, err
 		}
 		alt += ephemeris.RefractionDeg(refr, alt, atm)
-		resp.Alt, resp.Az = &alt, &az
+		resp.setSite(alt, az, ha, ephemeris.ParallacticAngle(ha, app.Dec, site.LatDeg))
 	}
 	return resp, false, nil
+}
+
+func (r *positionResp) setSite(alt, az, ha, pa float64) {
+	r.Alt, r.Az, r.HourAngle, r.Parallactc = &alt, &az, &ha, &pa
+	if am := ephemeris.Airmass(alt); !math.IsInf(am, 0) {
+		r.Airmass = &am
+	}
 }
 
 func (h *handler) sidereal(q query) (any, bool, error) {

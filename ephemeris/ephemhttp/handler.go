@@ -88,6 +88,7 @@ type apiError struct {
 	field, msg string
 }
 
+// Error implements error.
 func (e *apiError) Error() string { return e.field + ": " + e.msg }
 
 func bad(field, format string, args ...any) error {

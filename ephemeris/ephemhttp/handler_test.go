@@ -63,6 +63,11 @@ func TestPositionSunTopocentricHorizons(t *testing.T) {
 	// With the default UT1 = UTC the hour angle shifts by DUT1 (−0.15 s).
 	b0 := okGet(t, h, Prefix+"position?body=sun&time=2019-03-20T16:00:00Z&lat=0&lon=0&height=0")
 	near(t, "alt (UT1=UTC)", f(t, b0, "alt_deg"), 31.8773, 0.002)
+	// Airmass at 31.88° elevation: about 1/sin(h) = 1.89 (Pickering).
+	near(t, "airmass", f(t, b, "airmass"), 1.0/math.Sin(31.8773*math.Pi/180), 0.01)
+	if ha := f(t, b, "hour_angle_deg"); ha < 50 || ha > 60 {
+		t.Errorf("hour angle %v (Sun 3.8 h past noon)", ha)
+	}
 	near(t, "ra_icrs", f(t, b, "ra_icrs_deg"), 359.53406, 10.0/3600)
 	near(t, "dec_icrs", f(t, b, "dec_icrs_deg"), -0.20112, 10.0/3600)
 	if b["body"] != "sun" || b["time"] != "2019-03-20T16:00:00Z" {
