@@ -319,3 +319,41 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("unknown endpoint: %d", code)
 	}
 }
+
+func TestOddInputsNeverFail500(t *testing.T) {
+	h := NewHandler(nil)
+	queries := []string{
+		"position?body=moon&time=2024-01-01T00:00:00Z&lat=90&lon=0",
+		"position?body=moon&time=2024-01-01T00:00:00Z&lat=-90&lon=359.9&height=-400",
+		"position?body=sun&time=1066-10-14T09:00:00Z",
+		"position?body=neptune&time=7999-12-31T23:59:59Z&site=vla&refraction=optical",
+		"position?body=sun&time=2024-01-01T00:00:00Z&lat=NaN&lon=0",
+		"position?body=sun&time=2024-01-01T00:00:00Z&lat=1e400&lon=0",
+		"position?body=3C48&time=2024-01-01T00:00:00Z&site=vla&refraction=radio",
+		"sidereal?time=0001-01-01T00:00:00Z&lon=360",
+		"julian?time=1582-10-10T00:00:00Z",
+		"riseset?body=moon&date=0001-01-01&lat=89.9&lon=0",
+		"riseset?body=3C286&date=2024-06-01&site=vla",
+		"riseset?body=sun&date=2024-06-21&lat=80&lon=0&twilight=astronomical",
+		"convert?ra=359.999999&dec=90&to=galactic",
+		"convert?lon=0&lat=-90&from=ecliptic&to=fk5",
+		"convert?ra=-0:0:1&dec=0&to=icrs",
+		"moon?time=1900-01-01T00:00:00Z",
+		"phases?from=2024-01-01T00:00:00Z&to=2024-01-01T00:00:01Z",
+		"observability?ra=0&dec=90&from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00Z&lat=-89&lon=0&min_alt=-90",
+		"observability?ra=12:00:00&dec=-89:59:59&from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z&site=vla&sun_avoid=180&moon_avoid=180",
+		"resolve?target=00:00:00+%2B00:00:00",
+		"resolve?target=%F0%9F%8C%99",
+	}
+	for _, q := range queries {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Prefix+q, nil))
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: status %d %s", q, rec.Code, rec.Body.String())
+		}
+		var v map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Errorf("%s: not JSON: %q", q, rec.Body.String())
+		}
+	}
+}
