@@ -20,6 +20,15 @@
 // when it imports them. Every transport passes the conformance suite in
 // events/bustest.
 //
+// # Codecs
+//
+// [JSONCodec], the default, carries the whole envelope as JSON. The Avro
+// codec in events/avrocodec (github.com/hamba/avro/v2) is the compact
+// alternative, with schema resolution so that consumers read the previous
+// schema version. Either way the routing fields (event id and type, subject,
+// job id, time, sequence, correlation id, agent, dataset id, GPU count) are
+// also written as transport headers ([SetMetadata]).
+//
 // # Validation
 //
 // [Bus.Publish] validates each payload against the [Catalogue] before it is

@@ -79,6 +79,9 @@ type Harness struct {
 	// Jobs and EventsPerJob size the ordering check; zero means 12 jobs of
 	// 8 events.
 	Jobs, EventsPerJob int
+	// Codec is the codec of the buses the SDK checks use; nil means
+	// events.JSONCodec.
+	Codec events.Codec
 }
 
 func (h *Harness) topic(t *testing.T) string {
@@ -143,7 +146,7 @@ func newRig(t *testing.T, h *Harness) *rig {
 	t.Helper()
 	p, s := h.New(t)
 	cp := &countingPublisher{Publisher: p}
-	bus := events.NewBus(cp, s, nil)
+	bus := events.NewBus(cp, s, &events.BusConfig{Codec: h.Codec})
 	t.Cleanup(func() { _ = bus.Close() })
 	topic := h.topic(t)
 	ctx, cancel := context.WithCancel(context.Background())
