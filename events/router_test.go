@@ -303,3 +303,56 @@ func TestDeduplicatorWrap(t *testing.T) {
 		t.Fatalf("applied %d times, want 1", applied[e.ID])
 	}
 }
+
+func TestDeadLetterParseAndReplay(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	handled := make(chan events.Event, 1)
+	rig := newRouterRig(t, events.RouterConfig{MaxRetries: -1}, func(ctx context.Context, e events.Event) error {
+		if fail.Load() {
+			return errors.New("audit store offline")
+		}
+		handled <- e
+		return nil
+	})
+	e := newEvent(t, events.JobCancelled, "job-4", "CANCELLED", 6)
+	done := rig.publish(t, e)
+	raw := wait(t, rig.dead, "the dead letter")
+	raw.Ack()
+	wait(t, done, "publish")
+
+	dl, err := events.ParseDeadLetter(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Reason != "audit store offline" || dl.Topic != events.TopicJobs || dl.Handler != "audit" ||
+		dl.Attempts != 1 || dl.DecodeErr != nil || dl.Event.ID != e.ID || dl.Event.Sequence != 6 {
+		t.Fatalf("parsed %+v", dl)
+	}
+
+	fail.Store(false) // the store is back: replay
+	errc := make(chan error, 1)
+	go func() { errc <- dl.Replay(rig.tr) }()
+	got := wait(t, handled, "the replayed event")
+	if err := wait(t, errc, "Replay"); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != e.ID {
+		t.Fatalf("replayed %s, want %s", got.ID, e.ID)
+	}
+
+	if _, err := events.ParseDeadLetter(message.NewMessage("x", []byte("{}")), nil); err == nil {
+		t.Fatal("ParseDeadLetter accepted a message without dead-letter metadata")
+	}
+	bad := message.NewMessage("y", []byte("{"))
+	bad.Metadata.Set(events.MetaDeadLetterReason, "r")
+	bad.Metadata.Set(events.MetaDeadLetterTopic, "t")
+	bad.Metadata.Set(events.MetaAttempts, "three")
+	if _, err := events.ParseDeadLetter(bad, nil); err == nil || !strings.Contains(err.Error(), `"three"`) {
+		t.Fatalf("bad attempts: %v", err)
+	}
+	bad.Metadata.Set(events.MetaAttempts, "1")
+	if dl, err := events.ParseDeadLetter(bad, nil); err != nil || !errors.Is(dl.DecodeErr, events.ErrDecode) {
+		t.Fatalf("undecodable dead letter: %v, %v", err, dl.DecodeErr)
+	}
+}
