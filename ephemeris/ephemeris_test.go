@@ -398,3 +398,38 @@ func TestDUT1Table(t *testing.T) {
 		t.Error("default is not UT1 = UTC")
 	}
 }
+
+func TestMeanPlaceBetweenEpochs(t *testing.T) {
+	j2050 := j2000 + 50*365.25
+	star := CatalogEntry{RA: 41.0499, Dec: 49.2285, PMRA: 0.5, PMDec: -0.09}
+	p50, err := MeanPlace(star, j2050)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without proper motion, precessing to 2050 and back is exact.
+	fixed := CatalogEntry{RA: star.RA, Dec: star.Dec}
+	f50, _ := MeanPlace(fixed, j2050)
+	back, err := MeanPlace(CatalogEntry{RA: f50.RA, Dec: f50.Dec, EpochJD: j2050}, j2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := Separation(back.RA, back.Dec, star.RA, star.Dec) * 3600; e > 1e-6 {
+		t.Errorf("round trip error %v arcsec", e)
+	}
+	// Proper motion adds 50 yr × (0.5″ cos δ, −0.09″) ≈ (16.3″, −4.5″).
+	sep := Separation(p50.RA, p50.Dec, f50.RA, f50.Dec) * 3600
+	want := 50 * math.Hypot(0.5*math.Cos(star.Dec*deg2rad), 0.09)
+	if math.Abs(sep-want) > 0.2 {
+		t.Errorf("proper-motion displacement %v″, want %v″", sep, want)
+	}
+	// General precession moves a star ~50.3″/yr in ecliptic longitude: the
+	// 50-year shift (pm removed) is about 2515″ along the ecliptic.
+	noPM, _ := MeanPlace(CatalogEntry{RA: 0, Dec: 0}, j2050)
+	lon, _ := EquatorialToEcliptic(noPM.RA, noPM.Dec, MeanObliquity(j2050))
+	if math.Abs(lon*3600-50*50.29) > 5 {
+		t.Errorf("50-year precession in longitude %v″", lon*3600)
+	}
+	if _, err := MeanPlace(CatalogEntry{RA: 0, Dec: 0, EpochJD: 1}, j2000); err == nil {
+		t.Error("absurd epoch accepted")
+	}
+}

@@ -86,7 +86,7 @@ func Separation(ra1, dec1, ra2, dec2 float64) float64 {
 
 // CatalogEntry is a star position at a catalogue epoch with proper motion.
 type CatalogEntry struct {
-	RA, Dec float64 // degrees, mean equator and equinox of EpochJD (J2000 = ICRS)
+	RA, Dec float64 // degrees, mean equator and equinox of EpochJD
 	// PMRA is the proper motion in RA in arcsec of RA per Julian year
 	// (dα/dt, not multiplied by cos δ); PMDec in arcsec per year.
 	PMRA, PMDec float64
@@ -94,34 +94,43 @@ type CatalogEntry struct {
 	EpochJD float64
 }
 
-// MeanPlace returns the mean place (mean equator and equinox of date,
-// IAU 2006 precession) of a J2000 catalogue entry at a TT Julian date,
-// proper motion applied linearly in RA and Dec as in Meeus ch. 21.
+// MeanPlace returns the mean place (mean equator and equinox of the TT
+// Julian date jdTT, IAU 2006 precession) of a catalogue entry given at the
+// mean equator and equinox of its epoch (EpochJD; zero means J2000, where
+// the mean frame is taken as FK5 ≈ ICRS). Proper motion is applied
+// linearly in RA and Dec over the interval, as in Meeus ch. 21. B1950/FK4
+// catalogues need their own (FK4→FK5) conversion first.
 func MeanPlace(c CatalogEntry, jdTT float64) (Equatorial, error) {
-	if math.IsNaN(c.RA) || math.IsNaN(c.Dec) || c.Dec < -90 || c.Dec > 90 {
+	if math.IsNaN(c.RA) || math.IsInf(c.RA, 0) {
+		return Equatorial{}, invalid("ra", c.RA, "not a number")
+	}
+	if math.IsNaN(c.Dec) || c.Dec < -90 || c.Dec > 90 {
 		return Equatorial{}, invalid("dec", c.Dec, "must be within -90..90")
 	}
 	if c.EpochJD == 0 {
 		c.EpochJD = j2000
 	}
-	if c.EpochJD != j2000 {
-		return Equatorial{}, invalid("epoch", c.EpochJD, "only J2000 catalogue positions are supported")
+	if math.IsNaN(c.EpochJD) || c.EpochJD < 625673.5 || c.EpochJD > 4642999.5 {
+		return Equatorial{}, invalid("epoch", c.EpochJD, "outside the years -3000..8000")
+	}
+	if math.IsNaN(jdTT) || jdTT < 625673.5 || jdTT > 4642999.5 {
+		return Equatorial{}, invalid("jd", jdTT, "outside the years -3000..8000")
 	}
 	yrs := (jdTT - c.EpochJD) / 365.25
 	ra := c.RA + c.PMRA*yrs/3600
 	dec := c.Dec + c.PMDec*yrs/3600
-	// Meeus' positions are FK5; the 2006 precession frame includes frame
-	// bias, whose removal for an FK5 input is the FK5≈J2000 approximation
-	// at the 20 mas level.
-	f := newFrame(jdTT)
-	v := f.pb.mul(frameBias.transpose()).apply(fromSpherical(ra*deg2rad, dec*deg2rad, 1))
+	// meanOf(E) rotates mean J2000 (dynamical, FK5 ≈) to the mean of E.
+	meanOf := func(jd float64) mat3 { return newFrame(jd).pb.mul(frameBias.transpose()) }
+	v := fromSpherical(ra*deg2rad, dec*deg2rad, 1)
+	v = meanOf(jdTT).mul(meanOf(c.EpochJD).transpose()).apply(v)
 	a, d := spherical(v)
 	return Equatorial{RA: a * rad2deg, Dec: d * rad2deg}, nil
 }
 
 // ApparentPlace returns the apparent place (true equator and equinox of
-// date) of a J2000 catalogue entry: proper motion, annual aberration,
-// precession and nutation (parallax and light deflection neglected).
+// date) of a J2000 catalogue entry (EpochJD is ignored): proper motion,
+// annual aberration, precession and nutation (parallax and light
+// deflection neglected).
 func ApparentPlace(c CatalogEntry, t Time) (Equatorial, error) {
 	if err := t.check(); err != nil {
 		return Equatorial{}, err
