@@ -46,6 +46,12 @@ func TestDeltaTBefore1960(t *testing.T) {
 			t.Errorf("ΔT(%v) = %v want %v", c.y, got, c.want)
 		}
 	}
+	// Continuity across the model's pieces (no jump above 2 s per year).
+	for y := -1999.0; y < 3000; y += 0.25 {
+		if d := math.Abs(DeltaTModel(y+0.25) - DeltaTModel(y)); d > 2 && y > 1600 {
+			t.Errorf("ΔT jumps by %v s between %v and %v", d, y, y+0.25)
+		}
+	}
 	tm, err := FromUTC(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -323,17 +323,20 @@ func DeltaTModel(y float64) float64 {
 		t := y - 2000
 		return poly(t, 63.86, 0.3345, -0.060374, 0.0017275, 0.000651814, 0.00002373599)
 	case y < 2050:
-		// Past the polynomial's fit the observed ΔT levelled off near 69 s;
-		// the leap-second table is authoritative for UTC input anyway.
-		t := y - 2000
-		v := poly(t, 62.92, 0.32217, 0.005589)
-		if y > 2015 {
-			v = 69.184 + 0.3*(y-2025) // smooth continuation of observed ΔT
-			if y < 2025 {
-				v = 69.184
-			}
+		// The polynomial to 2015; then the observed plateau near 69.2 s
+		// (IERS) to 2025, blended linearly into the long-term parabola
+		// below so that the model stays continuous at 2050.
+		switch {
+		case y < 2015:
+			t := y - 2000
+			return poly(t, 62.92, 0.32217, 0.005589)
+		case y < 2025:
+			return 69.184
+		default:
+			u := (2050.0 - 1820) / 100
+			at2050 := -20 + 32*u*u - 0.5628*(2150-2050)
+			return 69.184 + (y-2025)*(at2050-69.184)/25
 		}
-		return v
 	case y < 2150:
 		u := (y - 1820) / 100
 		return -20 + 32*u*u - 0.5628*(2150-y)
