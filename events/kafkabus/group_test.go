@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -267,6 +268,60 @@ func TestRestartResumesFromCommittedOffsets(t *testing.T) {
 		firstSeqs := rec.byCons["first"][job]
 		if len(firstSeqs) > 0 && len(seqs) > 0 && seqs[0] != firstSeqs[len(firstSeqs)-1]+1 {
 			t.Errorf("job %s: first consumer stopped at %d, second started at %d", job, firstSeqs[len(firstSeqs)-1], seqs[0])
+		}
+	}
+}
+
+// Two consumers with their own groups each read every event; bad
+// configuration is refused with the field named.
+func TestGroupsPerConsumerAndConfigErrors(t *testing.T) {
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	topic := "groups-" + uuid.NewString()
+	pub := newBus(t, brokers, "publisher-only")
+	evs := publishJobs(t, pub, topic, []string{"job-x"}, 1, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, group := range []string{"metrics", "audit"} {
+		sub, err := kafkabus.NewSubscriber(brokers, &kafkabus.Config{ConsumerGroup: group, Sarama: fastSarama})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bus := events.NewBus(nil, sub, nil)
+		defer bus.Close()
+		in, err := bus.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range evs {
+			select {
+			case d := <-in:
+				if d.Event.ID != want.ID {
+					t.Fatalf("group %s event %d: got seq %d", group, i, d.Event.Sequence)
+				}
+				d.Ack()
+			case <-time.After(30 * time.Second):
+				t.Fatalf("group %s got %d of %d events", group, i, len(evs))
+			}
+		}
+	}
+
+	bad := map[string]func() error{
+		"brokers is empty":  func() error { _, err := kafkabus.New(nil, nil); return err },
+		"brokers[1]":        func() error { _, err := kafkabus.New([]string{brokers[0], ""}, nil); return err },
+		"Config.Partitions": func() error { _, err := kafkabus.NewSubscriber(brokers, &kafkabus.Config{Partitions: -1}); return err },
+		"Config.NackResendSleep": func() error {
+			_, err := kafkabus.New(brokers, &kafkabus.Config{NackResendSleep: -time.Second})
+			return err
+		},
+		"publisher configuration": func() error {
+			_, err := kafkabus.New(brokers, &kafkabus.Config{Sarama: func(c *sarama.Config) { c.Net.MaxOpenRequests = 0 }})
+			return err
+		},
+	}
+	for want, f := range bad {
+		if err := f(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v", want, err)
 		}
 	}
 }

@@ -123,6 +123,41 @@ func saramaConfig(cfg *Config, forSubscriber bool) *sarama.Config {
 // New connects a Transport to brokers. It fails when brokers is empty or the
 // configuration is invalid, or when the publisher cannot reach any broker.
 func New(brokers []string, cfg *Config) (*Transport, error) {
+	cfg, err := check(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pubCfg := saramaConfig(cfg, false)
+	if err := pubCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafkabus: publisher configuration: %w", err)
+	}
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
+		Brokers: brokers, Marshaler: kafka.NewWithPartitioningMarshaler(PartitionKey), OverwriteSaramaConfig: pubCfg,
+	}, logger(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("kafkabus: publisher for %v: %w", brokers, err)
+	}
+	sub, err := newSubscriber(brokers, cfg)
+	if err != nil {
+		_ = pub.Close()
+		return nil, err
+	}
+	return &Transport{pub: pub, sub: sub}, nil
+}
+
+// NewSubscriber returns a subscriber alone, in consumer group
+// cfg.ConsumerGroup, for a consumer that needs its own group (every group
+// reads every event once) without a publisher of its own. It implements
+// message.SubscribeInitializer.
+func NewSubscriber(brokers []string, cfg *Config) (message.Subscriber, error) {
+	cfg, err := check(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newSubscriber(brokers, cfg)
+}
+
+func check(brokers []string, cfg *Config) (*Config, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("kafkabus: brokers is empty, want at least one host:port")
 	}
@@ -140,18 +175,24 @@ func New(brokers []string, cfg *Config) (*Transport, error) {
 	if cfg.ReplicationFactor < 0 {
 		return nil, fmt.Errorf("kafkabus: Config.ReplicationFactor is %d, want > 0", cfg.ReplicationFactor)
 	}
-	pubCfg, subCfg := saramaConfig(cfg, false), saramaConfig(cfg, true)
-	if err := pubCfg.Validate(); err != nil {
-		return nil, fmt.Errorf("kafkabus: publisher configuration: %w", err)
+	if cfg.NackResendSleep < 0 {
+		return nil, fmt.Errorf("kafkabus: Config.NackResendSleep is %v, want >= 0", cfg.NackResendSleep)
 	}
+	return cfg, nil
+}
+
+func logger(cfg *Config) watermill.LoggerAdapter {
+	if cfg.Logger != nil {
+		return watermill.NewSlogLogger(cfg.Logger)
+	}
+	return watermill.NopLogger{}
+}
+
+func newSubscriber(brokers []string, cfg *Config) (*kafka.Subscriber, error) {
+	subCfg := saramaConfig(cfg, true)
 	if err := subCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafkabus: subscriber configuration: %w", err)
 	}
-	var logger watermill.LoggerAdapter = watermill.NopLogger{}
-	if cfg.Logger != nil {
-		logger = watermill.NewSlogLogger(cfg.Logger)
-	}
-	marshaler := kafka.NewWithPartitioningMarshaler(PartitionKey)
 	group := cfg.ConsumerGroup
 	if group == "" {
 		group = DefaultConsumerGroup
@@ -167,23 +208,15 @@ func New(brokers []string, cfg *Config) (*Transport, error) {
 	if nack == 0 {
 		nack = DefaultNackResendSleep
 	}
-
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
-		Brokers: brokers, Marshaler: marshaler, OverwriteSaramaConfig: pubCfg,
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("kafkabus: publisher for %v: %w", brokers, err)
-	}
 	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-		Brokers: brokers, Unmarshaler: marshaler, OverwriteSaramaConfig: subCfg,
+		Brokers: brokers, Unmarshaler: kafka.NewWithPartitioningMarshaler(PartitionKey), OverwriteSaramaConfig: subCfg,
 		ConsumerGroup: group, NackResendSleep: nack,
 		InitializeTopicDetails: &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replication},
-	}, logger)
+	}, logger(cfg))
 	if err != nil {
-		_ = pub.Close()
-		return nil, fmt.Errorf("kafkabus: subscriber for %v: %w", brokers, err)
+		return nil, fmt.Errorf("kafkabus: subscriber for %v in group %q: %w", brokers, group, err)
 	}
-	return &Transport{pub: pub, sub: sub}, nil
+	return sub, nil
 }
 
 // NewBus returns an events.Bus over a new Transport. Closing the Bus closes
