@@ -46,3 +46,24 @@ func BenchmarkRiseTransitSetMoon(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkObservabilityYear is the longest query the REST API allows: one
+// year of windows with Sun and Moon avoidance.
+func BenchmarkObservabilityYear(b *testing.B) {
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	min := 20.0
+	for b.Loop() {
+		if _, err := Observability(202.78, 30.51, from, from.AddDate(1, 0, 0), VLA, &ObservabilityConfig{MinAltDeg: &min, SunAvoidDeg: 30, MoonAvoidDeg: 10}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPhasesYear(b *testing.B) {
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		if _, err := Phases(from, from.AddDate(1, 0, 0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -439,3 +439,31 @@ func TestMeanPlaceBetweenEpochs(t *testing.T) {
 		t.Error("absurd epoch accepted")
 	}
 }
+
+func TestObservabilityEdgesAtMinAltitude(t *testing.T) {
+	tg, _ := Resolve("3C 147")
+	from := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
+	min := 25.0
+	ws, err := Observability(tg.RA, tg.Dec, from, from.AddDate(0, 0, 3), VLA, &ObservabilityConfig{MinAltDeg: &min})
+	if err != nil || len(ws) < 3 {
+		t.Fatalf("%v %v", ws, err)
+	}
+	for _, w := range ws {
+		for _, edge := range []time.Time{w.Start, w.End} {
+			if edge.Equal(from) || edge.Equal(from.AddDate(0, 0, 3)) {
+				continue
+			}
+			tm, _ := FromUTC(edge, nil)
+			app, _ := ApparentFromICRS(tg.RA, tg.Dec, tm)
+			_, alt, _, _ := HorizontalFromEquatorial(app.RA, app.Dec, tm, VLA)
+			if math.Abs(alt-min) > 0.01 {
+				t.Errorf("edge %v altitude %v", edge, alt)
+			}
+		}
+		// 3C 147 (δ = +49.85°) culminates at 90 − (49.85 − 34.08) = 74.23°.
+		whole := !w.Start.Equal(from) && !w.End.Equal(from.AddDate(0, 0, 3))
+		if whole && math.Abs(w.MaxAltDeg-74.2) > 0.3 {
+			t.Errorf("max alt %v", w.MaxAltDeg)
+		}
+	}
+}

@@ -65,19 +65,27 @@ func Observability(raDeg, decDeg float64, from, to time.Time, s Site, cfg *Obser
 	jd0, jd1 := JDFromTime(from), JDFromTime(to)
 	target := fromSpherical(raDeg*deg2rad, decDeg*deg2rad, 1)
 
-	// Apparent place of the target, recomputed daily (precession, nutation
-	// and aberration change slowly).
+	// Apparent place of the target and the equation of the equinoxes,
+	// recomputed daily (precession, nutation and aberration change slowly);
+	// per sample only the Earth rotation angle changes.
 	appDay := math.NaN()
-	var app Equatorial
+	var sinDec, cosDec, raRad, ee float64
+	sinLat, cosLat := math.Sincos(s.LatDeg * deg2rad)
+	lon := s.LonDeg * deg2rad
 	sunCache := newDirCache(Sun, 6.0/24)
-	moonCache := newDirCache(Moon, 1.0/24)
+	moonCache := newDirCache(Moon, 4.0/24)
 	score := func(jd float64) (float64, float64) {
-		if math.Floor(jd) != appDay {
-			appDay = math.Floor(jd)
-			app, _ = ApparentFromICRS(raDeg, decDeg, fromJDUTC0(appDay+0.5))
+		if d := math.Floor(jd); d != appDay {
+			appDay = d
+			tn := fromJDUTC0(d + 0.5)
+			app, _ := ApparentFromICRS(raDeg, decDeg, tn)
+			raRad = app.RA * deg2rad
+			sinDec, cosDec = math.Sincos(app.Dec * deg2rad)
+			ee = newFrame(tn.tt).eqEquinoxes()
 		}
 		t := fromJDUTC0(jd)
-		_, alt, _, _ := HorizontalFromEquatorial(app.RA, app.Dec, t, s)
+		ha := gmst06(t.ut1, t.tt) + ee + lon - raRad
+		alt := math.Asin(math.Max(-1, math.Min(1, sinLat*sinDec+cosLat*cosDec*math.Cos(ha)))) * rad2deg
 		v := alt - minAlt
 		if c.SunAvoidDeg > 0 {
 			v = math.Min(v, sepRad(target, sunCache.at(jd))*rad2deg-c.SunAvoidDeg)
@@ -150,30 +158,30 @@ func Observability(raDeg, decDeg float64, from, to time.Time, s Site, cfg *Obser
 }
 
 // dirCache interpolates a body's apparent geocentric direction (GCRS
-// axes) linearly between nodes spaced by step days.
+// axes) linearly between nodes spaced by step days, memoising the nodes.
 type dirCache struct {
-	b      Body
-	step   float64
-	n0, n1 float64
-	v0, v1 vec3
+	b     Body
+	step  float64
+	nodes map[int64]vec3
 }
 
 func newDirCache(b Body, step float64) *dirCache {
-	return &dirCache{b: b, step: step, n0: math.NaN()}
+	return &dirCache{b: b, step: step, nodes: make(map[int64]vec3)}
+}
+
+func (d *dirCache) node(k int64) vec3 {
+	if v, ok := d.nodes[k]; ok {
+		return v
+	}
+	t := fromJDUTC0(float64(k) * d.step)
+	v := compute(d.b, t, observer{}, newFrame(t.tt)).appGC
+	d.nodes[k] = v
+	return v
 }
 
 func (d *dirCache) at(jd float64) vec3 {
-	n := math.Floor(jd/d.step) * d.step
-	if n != d.n0 {
-		d.n0, d.n1 = n, n+d.step
-		d.v0 = d.dir(d.n0)
-		d.v1 = d.dir(d.n1)
-	}
-	f := (jd - d.n0) / d.step
-	return d.v0.scale(1 - f).add(d.v1.scale(f)).unit()
-}
-
-func (d *dirCache) dir(jd float64) vec3 {
-	t := fromJDUTC0(jd)
-	return compute(d.b, t, observer{}, newFrame(t.tt)).appGC
+	x := jd / d.step
+	k := int64(math.Floor(x))
+	f := x - float64(k)
+	return d.node(k).scale(1 - f).add(d.node(k + 1).scale(f)).unit()
 }
