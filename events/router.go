@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrPermanent marks a handler failure that retrying cannot fix. A handler
@@ -83,6 +84,12 @@ type RouterConfig struct {
 	CloseTimeout time.Duration
 	// Logger receives the router's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, receives the router's Prometheus metrics:
+	// horizons_events_handled_total{handler,event_type,outcome} (outcome
+	// "ok", "dead_letter" or "failed") and
+	// horizons_events_handler_seconds{handler} (all attempts of one
+	// delivery). Nil means no metrics.
+	Metrics prometheus.Registerer
 }
 
 func (c RouterConfig) withDefaults() (RouterConfig, error) {
@@ -163,7 +170,13 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: new router: %w", err)
 	}
-	r.AddMiddleware(standard{cfg: cfg}.middleware)
+	std := standard{cfg: cfg}
+	if cfg.Metrics != nil {
+		if std.metrics, err = newRouterMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
+	r.AddMiddleware(std.middleware)
 	return r, nil
 }
 
@@ -171,11 +184,66 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 var ErrPanic = errors.New("events: handler panicked")
 
 // standard is the router middleware described on NewRouter.
-type standard struct{ cfg RouterConfig }
+type standard struct {
+	cfg     RouterConfig
+	metrics *routerMetrics // nil without RouterConfig.Metrics
+}
+
+type routerMetrics struct {
+	handled *prometheus.CounterVec
+	seconds *prometheus.HistogramVec
+}
+
+// newRouterMetrics registers the router metrics on reg, reusing collectors a
+// previous router registered there.
+func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
+	handled := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "horizons", Subsystem: "events", Name: "handled_total",
+		Help: "Messages handled by router handlers, by outcome (ok, dead_letter, failed).",
+	}, []string{"handler", "event_type", "outcome"})
+	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "horizons", Subsystem: "events", Name: "handler_seconds",
+		Help:    "Time spent on one delivery, all attempts and retry waits included.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12),
+	}, []string{"handler"})
+	m := &routerMetrics{}
+	for _, c := range []struct {
+		c   prometheus.Collector
+		set func(prometheus.Collector)
+	}{
+		{handled, func(c prometheus.Collector) { m.handled = c.(*prometheus.CounterVec) }},
+		{seconds, func(c prometheus.Collector) { m.seconds = c.(*prometheus.HistogramVec) }},
+	} {
+		err := reg.Register(c.c)
+		var are prometheus.AlreadyRegisteredError
+		switch {
+		case err == nil:
+			c.set(c.c)
+		case errors.As(err, &are):
+			c.set(are.ExistingCollector)
+		default:
+			return nil, fmt.Errorf("events: register router metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *routerMetrics) observe(ctx context.Context, msg *message.Message, start time.Time, outcome string) {
+	if m == nil {
+		return
+	}
+	h := message.HandlerNameFromCtx(ctx)
+	m.handled.WithLabelValues(h, msg.Metadata.Get(MetaEventType), outcome).Inc()
+	m.seconds.WithLabelValues(h).Observe(time.Since(start).Seconds())
+}
 
 func (s standard) middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		ctx := msg.Context()
+		var start time.Time
+		if s.metrics != nil {
+			start = time.Now()
+		}
 		out, attempts, err := s.retry(ctx, h, msg)
 		msg.SetContext(ctx) // the attempts leave their own, cancelled context
 		if err == nil {
@@ -184,10 +252,12 @@ func (s standard) middleware(h message.HandlerFunc) message.HandlerFunc {
 					middleware.SetCorrelationID(cid, m)
 				}
 			}
+			s.metrics.observe(ctx, msg, start, "ok")
 			return out, nil
 		}
 		msg.Metadata.Set(MetaAttempts, strconv.Itoa(attempts))
 		if s.cfg.DeadLetters == nil {
+			s.metrics.observe(ctx, msg, start, "failed")
 			return nil, err
 		}
 		msg.Metadata.Set(MetaDeadLetterReason, err.Error())
@@ -195,8 +265,10 @@ func (s standard) middleware(h message.HandlerFunc) message.HandlerFunc {
 		msg.Metadata.Set(MetaDeadLetterHandler, message.HandlerNameFromCtx(ctx))
 		msg.Metadata.Set(middleware.PoisonedSubscriberKey, message.SubscriberNameFromCtx(ctx))
 		if perr := s.cfg.DeadLetters.Publish(s.cfg.DeadLetterTopic, msg); perr != nil {
+			s.metrics.observe(ctx, msg, start, "failed")
 			return nil, errors.Join(err, fmt.Errorf("events: publish %s to dead-letter topic %q: %w", msg.UUID, s.cfg.DeadLetterTopic, perr))
 		}
+		s.metrics.observe(ctx, msg, start, "dead_letter")
 		s.cfg.Logger.Warn("events: message dead-lettered",
 			"uuid", msg.UUID, "handler", message.HandlerNameFromCtx(ctx), "attempts", attempts, "err", err)
 		return nil, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/events/membus"
@@ -354,5 +355,62 @@ func TestDeadLetterParseAndReplay(t *testing.T) {
 	bad.Metadata.Set(events.MetaAttempts, "1")
 	if dl, err := events.ParseDeadLetter(bad, nil); err != nil || !errors.Is(dl.DecodeErr, events.ErrDecode) {
 		t.Fatalf("undecodable dead letter: %v, %v", err, dl.DecodeErr)
+	}
+}
+
+func TestRouterMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := fast
+	cfg.MaxRetries = -1
+	cfg.Metrics = reg
+	rig := newRouterRig(t, cfg, func(ctx context.Context, e events.Event) error {
+		if e.Type == events.JobFailed {
+			return errors.New("no")
+		}
+		return nil
+	})
+	// A second router on the same registry reuses the collectors.
+	if _, err := events.NewRouter(events.RouterConfig{Metrics: reg, Logger: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []events.Event{
+		newEvent(t, events.JobQueued, "job-1", "QUEUED", 1),
+		newEvent(t, events.JobQueued, "job-2", "QUEUED", 1),
+		newEvent(t, events.JobFailed, "job-1", "FAILED", 2),
+	} {
+		done := rig.publish(t, e)
+		if e.Type == events.JobFailed {
+			wait(t, rig.dead, "dead letter").Ack()
+		}
+		if err := wait(t, done, "publish"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	var observations uint64
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch f.GetName() {
+			case "horizons_events_handled_total":
+				got[labels["handler"]+" "+labels["event_type"]+" "+labels["outcome"]] = m.GetCounter().GetValue()
+			case "horizons_events_handler_seconds":
+				observations += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	want := map[string]float64{"audit job.queued ok": 2, "audit job.failed dead_letter": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handled_total %v, want %v", got, want)
+	}
+	if observations != 3 {
+		t.Fatalf("handler_seconds has %d observations, want 3", observations)
 	}
 }
