@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,35 @@ func BenchmarkThroughput(b *testing.B) {
 		tr := membus.New(nil)
 		return tr, tr
 	}, 1)
+}
+
+func TestParseURL(t *testing.T) {
+	cfg, err := membus.ParseURL("mem://?publish_timeout=2s&max_pending=50&persistent=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublishTimeout != 2*time.Second || cfg.MaxPending != 50 || !cfg.Persistent {
+		t.Fatalf("config %+v", cfg)
+	}
+	if cfg, err := membus.ParseURL("mem://", nil); err != nil || *cfg != (membus.Config{}) {
+		t.Fatalf("mem:// = %+v, %v", cfg, err)
+	}
+	bad := map[string]string{
+		"kafka://h:1":                  `scheme is "kafka"`,
+		"mem://host":                   "host or path",
+		"mem://?publish_timeout=later": `publish_timeout="later"`,
+		"mem://?max_pending=-3":        `max_pending="-3"`,
+		"mem://?persistent=maybe":      `persistent="maybe"`,
+		"mem://?shards=4":              `"shards"`,
+	}
+	for raw, want := range bad {
+		if _, err := membus.ParseURL(raw, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseURL(%q) = %v, want an error mentioning %s", raw, err, want)
+		}
+	}
+	bus, err := membus.OpenURL("mem://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
 }
