@@ -99,7 +99,7 @@ func (s *Schema) validate(path string, v any) error {
 	if len(s.Enum) > 0 {
 		ok := false
 		for _, e := range s.Enum {
-			if fmt.Sprint(e) == fmt.Sprint(v) && jsonType(e) == got {
+			if enumEqual(e, v) {
 				ok = true
 				break
 			}
@@ -132,25 +132,65 @@ func (s *Schema) validate(path string, v any) error {
 				return fmt.Errorf("field %s.%s is required and missing", path, r)
 			}
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ps, ok := s.Properties[k]
-			if !ok {
-				if s.AdditionalProperties != nil && !*s.AdditionalProperties {
-					return fmt.Errorf("field %s.%s is not allowed", path, k)
+		// Check in map order, which is cheap; only when something fails,
+		// go again in key order so the error names the first offending
+		// field deterministically.
+		for k, val := range x {
+			if s.propertyError(path, k, val) != nil {
+				keys := make([]string, 0, len(x))
+				for k := range x {
+					keys = append(keys, k)
 				}
-				continue
-			}
-			if err := ps.validate(path+"."+k, x[k]); err != nil {
-				return err
+				sort.Strings(keys)
+				for _, k := range keys {
+					if err := s.propertyError(path, k, x[k]); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// propertyError validates the property k of an object at path.
+func (s *Schema) propertyError(path, k string, v any) error {
+	ps, ok := s.Properties[k]
+	if !ok {
+		if s.AdditionalProperties != nil && !*s.AdditionalProperties {
+			return fmt.Errorf("field %s.%s is not allowed", path, k)
+		}
+		return nil
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return ps.validate(path+"."+k, v)
+	}
+	// A scalar: check it without building its path, and only on failure
+	// again with the path for the message.
+	if ps.validate("", v) == nil {
+		return nil
+	}
+	return ps.validate(path+"."+k, v)
+}
+
+// enumEqual reports whether the decoded JSON values a and b are equal, for
+// the scalar types an enum holds.
+func enumEqual(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case nil:
+		return b == nil
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b) && jsonType(a) == jsonType(b)
 }
 
 func short(v any) string {
