@@ -28,6 +28,10 @@
 //			Features: tests.Features{RequireSingleInstance: true},
 //		})
 //	}
+//
+// Harness.Codec runs the SDK checks with another codec (events/avrocodec
+// does). [Bench] measures a transport's throughput through the SDK against
+// raw watermill on the same transport, for the side-by-side ratio.
 package bustest
 
 import (
