@@ -278,7 +278,6 @@ func (s standard) middleware(h message.HandlerFunc) message.HandlerFunc {
 // retry runs h until it succeeds, fails permanently, runs out of retries or
 // the message context is done.
 func (s standard) retry(ctx context.Context, h message.HandlerFunc, msg *message.Message) ([]*message.Message, int, error) {
-	wait := s.cfg.InitialInterval
 	for attempt := 1; ; attempt++ {
 		out, err := s.attempt(ctx, h, msg)
 		if err == nil {
@@ -287,10 +286,7 @@ func (s standard) retry(ctx context.Context, h message.HandlerFunc, msg *message
 		if attempt > s.cfg.MaxRetries || errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) {
 			return nil, attempt, err
 		}
-		d := wait
-		if s.cfg.Jitter > 0 {
-			d = time.Duration(float64(wait) * (1 + s.cfg.Jitter*(2*rand.Float64()-1)))
-		}
+		d := s.cfg.jittered(s.cfg.nominalDelay(attempt), rand.Float64())
 		s.cfg.Logger.Info("events: handler failed; retrying",
 			"uuid", msg.UUID, "handler", message.HandlerNameFromCtx(ctx), "attempt", attempt, "wait", d, "err", err)
 		t := time.NewTimer(d)
@@ -300,8 +296,41 @@ func (s standard) retry(ctx context.Context, h message.HandlerFunc, msg *message
 			t.Stop()
 			return nil, attempt, fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
 		}
-		wait = min(time.Duration(float64(wait)*s.cfg.Multiplier), s.cfg.MaxInterval)
 	}
+}
+
+// nominalDelay is the wait before retry n (from 1) without jitter:
+// InitialInterval × Multiplier^(n-1), capped at MaxInterval.
+func (c RouterConfig) nominalDelay(n int) time.Duration {
+	d := float64(c.InitialInterval)
+	for i := 1; i < n && d < float64(c.MaxInterval); i++ {
+		d *= c.Multiplier
+	}
+	return min(time.Duration(d), c.MaxInterval)
+}
+
+// jittered spreads d over ±Jitter according to u in [0, 1), still capped at
+// MaxInterval.
+func (c RouterConfig) jittered(d time.Duration, u float64) time.Duration {
+	if c.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + c.Jitter*(2*u-1)))
+	}
+	return min(d, c.MaxInterval)
+}
+
+// RetryDelays returns the waits before each retry the configuration allows,
+// before jitter (each actual wait is spread over ±Jitter of its value and
+// capped at MaxInterval). With the defaults: 1s, 2s, 4s, 8s, 16s.
+func (c RouterConfig) RetryDelays() ([]time.Duration, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]time.Duration, c.MaxRetries)
+	for i := range out {
+		out[i] = c.nominalDelay(i + 1)
+	}
+	return out, nil
 }
 
 // attempt runs h once with the attempt's own context and turns a panic into

@@ -414,3 +414,28 @@ func TestRouterMetrics(t *testing.T) {
 		t.Fatalf("handler_seconds has %d observations, want 3", observations)
 	}
 }
+
+func TestRetryDelays(t *testing.T) {
+	cases := []struct {
+		cfg  events.RouterConfig
+		want string
+	}{
+		{events.RouterConfig{}, "[1s 2s 4s 8s 16s]"},
+		{events.RouterConfig{MaxRetries: 7}, "[1s 2s 4s 8s 16s 30s 30s]"},
+		{events.RouterConfig{MaxRetries: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 3, MaxInterval: time.Second},
+			"[100ms 300ms 900ms 1s]"},
+		{events.RouterConfig{MaxRetries: -1}, "[]"},
+	}
+	for _, tc := range cases {
+		got, err := tc.cfg.RetryDelays()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("RetryDelays(%+v) = %v, want %s", tc.cfg, got, tc.want)
+		}
+	}
+	if _, err := (events.RouterConfig{Multiplier: 0.5}).RetryDelays(); err == nil {
+		t.Error("RetryDelays accepted Multiplier 0.5")
+	}
+}
