@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Environment variables read by the server. A flag given on the command line
+// overrides its variable; a variable overrides the built-in default.
+const (
+	envAddr        = "HORIZONS_ADDR"
+	envDataDir     = "HORIZONS_DATA_DIR"
+	envSimSpeedUp  = "HORIZONS_SIM_SPEEDUP"
+	envLogLevel    = "HORIZONS_LOG_LEVEL"
+	envAdminToken  = "HORIZONS_ADMIN_TOKEN"
+	envSimGPUs     = "HORIZONS_SIM_GPUS"
+	envSimNodes    = "HORIZONS_SIM_NODES"
+	envSimSeed     = "HORIZONS_SIM_SEED"
+	envSimFailRate = "HORIZONS_SIM_FAILURE_RATE"
+)
+
+// Built-in defaults.
+const (
+	defaultAddr    = "127.0.0.1:8080"
+	defaultDataDir = "./horizons-data"
+	// defaultSimSpeedUp makes the simulated cluster run 30 times faster
+	// than the modelled hardware: an image reconstruction of a 10 GB
+	// dataset on one GPU, modelled at 300 s, finishes in about 10 s, so a
+	// newcomer sees a whole job lifecycle at once.
+	defaultSimSpeedUp = 30.0
+	defaultLogLevel   = "info"
+	defaultSimNodes   = 4
+	defaultSimGPUs    = 4 // per node
+	// minAdminTokenLen is the shortest HORIZONS_ADMIN_TOKEN accepted:
+	// tokens are stored as unsalted SHA-256 hashes, which is sound only for
+	// high-entropy secrets.
+	minAdminTokenLen = 16
+	// maxSimSpeedUp bounds -sim-speedup.
+	maxSimSpeedUp = 1e6
+)
+
+// config is the server configuration after flags, environment and defaults
+// are merged.
+type config struct {
+	// Addr is the TCP listen address.
+	Addr string
+	// DataDir holds jobs.db (jobs, events, outbox) and auth.db (users).
+	DataDir string
+	// SimSpeedUp divides the simulated run times.
+	SimSpeedUp float64
+	// SimNodes and SimGPUs size the simulated cluster (GPUs per node).
+	SimNodes int
+	SimGPUs  int
+	// SimSeed seeds the simulator's failure injection.
+	SimSeed int64
+	// SimFailureRate is the probability that a simulated task fails.
+	SimFailureRate float64
+	// LogLevel is the slog level.
+	LogLevel slog.Level
+	// AdminToken, when non-empty, is the admin's bearer token.
+	AdminToken string
+}
+
+// errHelp is returned by parseConfig for -h / -help; main exits 0.
+var errHelp = flag.ErrHelp
+
+// parseConfig merges args, the environment (getenv) and the defaults. Every
+// error names the flag or variable and the bad value; the admin token is
+// never echoed.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var cfg config
+	var errs []error
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	// Environment first, each checked so a bad value names its variable.
+	addr := env(envAddr, defaultAddr)
+	data := env(envDataDir, defaultDataDir)
+	speed, err := parseSpeedUp(envSimSpeedUp, env(envSimSpeedUp, strconv.FormatFloat(defaultSimSpeedUp, 'g', -1, 64)))
+	errs = append(errs, err)
+	nodes, err := parseCount(envSimNodes, env(envSimNodes, strconv.Itoa(defaultSimNodes)), 1, 1024)
+	errs = append(errs, err)
+	gpus, err := parseCount(envSimGPUs, env(envSimGPUs, strconv.Itoa(defaultSimGPUs)), 1, 64)
+	errs = append(errs, err)
+	seedStr := env(envSimSeed, "1")
+	seed, err := strconv.ParseInt(seedStr, 10, 64)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s = %q: not an integer", envSimSeed, seedStr))
+	}
+	fail, err := parseRate(envSimFailRate, env(envSimFailRate, "0"))
+	errs = append(errs, err)
+	levelStr := env(envLogLevel, defaultLogLevel)
+	_, err = parseLevel(envLogLevel, levelStr)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+
+	fs := flag.NewFlagSet("reference-server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: reference-server [flags]\n\n"+
+			"Runs the Cosmic Horizons platform on embedded defaults: a SQLite job store and\n"+
+			"user table in the data directory, the in-memory event bus and a simulated GPU\n"+
+			"cluster. Every flag has an environment variable; a flag overrides its variable.\n"+
+			"%s sets the admin bearer token (otherwise one is generated on first start\n"+
+			"and printed once).\n\nFlags:\n", envAdminToken)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Addr, "addr", addr, "listen address (env "+envAddr+")")
+	fs.StringVar(&cfg.DataDir, "data", data, "data directory for jobs.db and auth.db (env "+envDataDir+")")
+	speedFlag := fs.String("sim-speedup", strconv.FormatFloat(speed, 'g', -1, 64), "simulated GPU cluster speed-up over the modelled hardware; 30 finishes a typical job in about 10 s (env "+envSimSpeedUp+")")
+	fs.IntVar(&cfg.SimNodes, "sim-nodes", nodes, "simulated cluster nodes (env "+envSimNodes+")")
+	fs.IntVar(&cfg.SimGPUs, "sim-gpus", gpus, "simulated GPUs per node (env "+envSimGPUs+")")
+	fs.Int64Var(&cfg.SimSeed, "sim-seed", seed, "simulator seed for failure injection (env "+envSimSeed+")")
+	failFlag := fs.String("sim-failure-rate", strconv.FormatFloat(fail, 'g', -1, 64), "probability 0-1 that a simulated task fails (env "+envSimFailRate+")")
+	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q: the server takes flags only (see -h)", fs.Arg(0))
+	}
+	if cfg.SimSpeedUp, err = parseSpeedUp("-sim-speedup", *speedFlag); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.SimFailureRate, err = parseRate("-sim-failure-rate", *failFlag); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.LogLevel, err = parseLevel("-log-level", *levelFlag); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.SimNodes < 1 || cfg.SimNodes > 1024 {
+		errs = append(errs, fmt.Errorf("-sim-nodes = %d: must be between 1 and 1024", cfg.SimNodes))
+	}
+	if cfg.SimGPUs < 1 || cfg.SimGPUs > 64 {
+		errs = append(errs, fmt.Errorf("-sim-gpus = %d: must be between 1 and 64", cfg.SimGPUs))
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("-addr = %q: want host:port (%v)", cfg.Addr, err))
+	}
+	if strings.TrimSpace(cfg.DataDir) == "" {
+		errs = append(errs, fmt.Errorf("-data = %q: must not be empty", cfg.DataDir))
+	}
+	cfg.AdminToken = getenv(envAdminToken)
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
+		errs = append(errs, fmt.Errorf("%s is %d characters long: want at least %d (the value is not shown)", envAdminToken, len(cfg.AdminToken), minAdminTokenLen))
+	}
+	if cfg.AdminToken != "" && strings.ContainsAny(cfg.AdminToken, " \t\r\n") {
+		errs = append(errs, fmt.Errorf("%s contains white space (the value is not shown)", envAdminToken))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func parseSpeedUp(name, s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s = %q: not a number", name, s)
+	}
+	if v <= 0 || v > maxSimSpeedUp {
+		return 0, fmt.Errorf("%s = %q: must be > 0 and <= %g", name, s, maxSimSpeedUp)
+	}
+	return v, nil
+}
+
+func parseRate(name, s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) {
+		return 0, fmt.Errorf("%s = %q: not a number", name, s)
+	}
+	if v < 0 || v > 1 {
+		return 0, fmt.Errorf("%s = %q: must be between 0 and 1", name, s)
+	}
+	return v, nil
+}
+
+func parseCount(name, s string, lo, hi int) (int, error) {
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%s = %q: not an integer", name, s)
+	}
+	if v < lo || v > hi {
+		return 0, fmt.Errorf("%s = %q: must be between %d and %d", name, s, lo, hi)
+	}
+	return v, nil
+}
+
+func parseLevel(name, s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return 0, fmt.Errorf("%s = %q: want debug, info, warn or error", name, s)
+	}
+	return l, nil
+}

@@ -1,0 +1,69 @@
+// Command reference-server runs the Cosmic Horizons platform: the job
+// orchestrator with its SQLite store, the in-memory event bus, a simulated
+// GPU cluster, bearer-token users, a JSON REST API, live job events over
+// WebSocket and Server-Sent Events, the ephemeris REST endpoints, Prometheus
+// metrics and a small dashboard.
+//
+//	go run ./cmd/reference-server
+//
+// starts it on embedded defaults with nothing else installed.
+//
+// # Configuration
+//
+// Every flag has an environment variable; a flag overrides its variable, a
+// variable overrides the default.
+//
+//	-addr              HORIZONS_ADDR              listen address (127.0.0.1:8080)
+//	-data              HORIZONS_DATA_DIR          data directory (./horizons-data)
+//	-sim-speedup       HORIZONS_SIM_SPEEDUP       simulated cluster speed-up (30: a typical job takes about 10 s)
+//	-sim-nodes         HORIZONS_SIM_NODES         simulated nodes (4)
+//	-sim-gpus          HORIZONS_SIM_GPUS          simulated GPUs per node (4)
+//	-sim-seed          HORIZONS_SIM_SEED          simulator seed (1)
+//	-sim-failure-rate  HORIZONS_SIM_FAILURE_RATE  probability a simulated task fails (0)
+//	-log-level         HORIZONS_LOG_LEVEL         debug, info, warn or error (info)
+//
+// The data directory holds jobs.db (jobs, their events and the outbox) and
+// auth.db (users and SHA-256 hashes of their tokens).
+//
+// # Authentication
+//
+// Every /api/v1 endpoint except the ephemeris needs "Authorization: Bearer
+// <token>". HORIZONS_ADMIN_TOKEN (at least 16 characters) sets the token of
+// the user "admin". Without it, the first start generates an admin token and
+// prints it once to standard output; only its hash is kept. The admin creates
+// users with POST /api/v1/users and receives each new token once. A user sees
+// only their own jobs and events; an admin sees everyone's. WebSocket and SSE
+// clients, which cannot always set headers, may pass the token as ?token=.
+//
+// # API
+//
+//	POST /api/v1/users                {"name","role"} -> 201 {"id","name","role","token"} (admin)
+//	POST /api/v1/jobs                 {"agent","dataset_id","gpus","params","priority","idempotency_key"}
+//	                                  (header X-Correlation-ID optional) -> 201 job; a repeated
+//	                                  idempotency key -> 200 and the first job
+//	GET  /api/v1/jobs/{id}            -> job
+//	GET  /api/v1/jobs?state=&limit=&cursor=  -> {"jobs":[...],"next_cursor":""}
+//	POST /api/v1/jobs/{id}/cancel     optional {"reason"} -> 200 job, 409 when already finished
+//	GET  /api/v1/jobs/{id}/events     -> {"events":[...]} in sequence order
+//	GET  /api/v1/ws                   WebSocket: one JSON event envelope per message; ?job= filters
+//	GET  /api/v1/events/stream        the same as Server-Sent Events (id, event type, data)
+//	GET  /api/v1/ephemeris/...        ephemeris endpoints (public)
+//	GET  /healthz, /readyz, /metrics  probes and Prometheus metrics
+//	GET  /                            dashboard
+//
+// A job is rendered as id, owner, agent, dataset_id, gpus, params, priority,
+// state, progress (0–100), attempts, correlation_id, backend, error,
+// created_at, updated_at, started_at and finished_at; times are RFC 3339 in
+// UTC, and unset times are null. Errors are {"error":{"code","message",
+// "field"}} with status 400 (field names the offending field; unknown fields
+// are rejected), 401, 403, 404 (also for another user's job), 409, 413
+// (bodies over 1 MiB), 429 (queue full) or 503.
+//
+// # Shutdown
+//
+// On SIGINT or SIGTERM the server stops accepting connections, closes the
+// stream clients, drains requests, stops the orchestrator (forwarding what
+// its outbox still holds) and closes the bus, backends and stores. A job
+// left running is resumed from its backend handle, or failed with a reason,
+// on the next start.
+package main
