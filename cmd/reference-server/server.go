@@ -70,12 +70,12 @@ type server struct {
 // newServer opens the data directory, starts the orchestrator and listens
 // on cfg.Addr. A generated admin token is printed to stdout, once. On error
 // everything opened so far is closed again.
-func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOptions) (s *server, err error) {
+func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOptions) (*server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	s = &server{
+	s := &server{
 		cfg: cfg, log: log, metrics: newMetrics(), serveErr: make(chan error, 1),
 		pingInterval: opts.PingInterval, pongTimeout: opts.PongTimeout,
 	}
@@ -85,12 +85,13 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	if s.pongTimeout <= 0 {
 		s.pongTimeout = defaultPongTimeout
 	}
+	started := false
 	defer func() {
-		if err != nil {
-			s.closeResources(context.Background())
-			s = nil
+		if !started {
+			_ = s.closeResources(context.Background())
 		}
 	}()
+	var err error
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
 	}
@@ -164,6 +165,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		}
 		s.serveErr <- err
 	}()
+	started = true
 	s.ready.Store(true)
 	fmt.Fprintf(stdout, "Cosmic Horizons reference server listening on http://%s (data in %s)\n", s.ln.Addr(), cfg.DataDir)
 	log.Info("server started", "addr", s.ln.Addr().String(), "data", cfg.DataDir, "sim_speedup", cfg.SimSpeedUp)
