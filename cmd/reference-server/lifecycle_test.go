@@ -45,7 +45,9 @@ func TestRestart(t *testing.T) {
 	}
 	sameEvents(t, "completed job history after restart", ts2.jobEvents(alice.Token, done.ID), doneEvents)
 
-	after := ts2.waitJob(alice.Token, running.ID, func(j jobJSON) bool { return j.Attempts > before.Attempts || j.State != string(orchestrator.StateRunning) })
+	after := ts2.waitJob(alice.Token, running.ID, func(j jobJSON) bool {
+		return j.Attempts > before.Attempts || j.State != string(orchestrator.StateRunning)
+	})
 	hist := ts2.jobEvents(alice.Token, running.ID)
 	if len(hist) <= len(runningEvents) {
 		t.Fatalf("running job has %d events after restart, %d before: %v", len(hist), len(runningEvents), types(hist))

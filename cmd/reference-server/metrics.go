@@ -135,6 +135,8 @@ var streamRoutes = map[string]bool{
 	"GET /api/v1/events/stream": true,
 }
 
+var knownMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
 // instrument counts requests and observes latency per route pattern (the
 // mux sets r.Pattern when it matches), so ids in paths do not explode the
 // label set. Nothing from headers or the query (where tokens travel) is
@@ -152,9 +154,13 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		m.httpRequests.WithLabelValues(r.Method, route, strconv.Itoa(code)).Inc()
+		method := r.Method
+		if !knownMethods[method] {
+			method = "OTHER" // bound the label set
+		}
+		m.httpRequests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
 		if !streamRoutes[route] {
-			m.httpDuration.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
+			m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		}
 	})
 }

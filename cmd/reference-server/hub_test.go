@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cosmic-horizons/horizons/events"
+	"github.com/cosmic-horizons/horizons/events/membus"
+)
+
+func queuedEvent(t *testing.T, job, owner string, seq int64) events.Event {
+	t.Helper()
+	e, err := events.New(events.JobQueued, job, events.JobData{JobID: job, Owner: owner, Agent: "alphacal", DatasetID: "d", State: "QUEUED"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sequence = seq
+	e.CorrelationID = "c-" + job
+	return e
+}
+
+// reader reads a client's messages as they come, like a fast connection.
+type reader struct {
+	c   *client
+	out chan streamMsg
+}
+
+func read(c *client) *reader {
+	r := &reader{c: c, out: make(chan streamMsg, 1000)}
+	go func() {
+		for {
+			select {
+			case m := <-c.ch:
+				r.out <- m
+			case <-c.gone:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func recv(t *testing.T, r *reader) streamMsg {
+	t.Helper()
+	select {
+	case m := <-r.out:
+		return m
+	case <-r.c.gone:
+		t.Fatalf("client dropped: %s", r.c.reason)
+	case <-time.After(waitLimit):
+		t.Fatal("no message")
+	}
+	return streamMsg{}
+}
+
+// TestHubFanOut checks owner and job filtering, de-duplication of
+// redelivered events, and that a client that does not read is dropped
+// without holding up the others.
+func TestHubFanOut(t *testing.T) {
+	bus := membus.NewBus(nil)
+	defer bus.Close()
+	m := newMetrics()
+	h := newHub(bus, events.TopicJobs, slog.New(slog.NewTextHandler(io.Discard, nil)), m, 3)
+	if err := h.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+
+	alice := &user{ID: "u-alice", Name: "alice", Role: roleUser}
+	bob := &user{ID: "u-bob", Name: "bob", Role: roleUser}
+	admin := &user{ID: "u-admin", Name: "admin", Role: roleAdmin}
+	fastC, _ := h.register(alice, "", "ws")
+	slow, _ := h.register(alice, "", "sse") // never reads
+	onlyJob2C, _ := h.register(alice, "job-2", "ws")
+	otherC, _ := h.register(bob, "", "ws")
+	allC, _ := h.register(admin, "", "sse")
+	fast, onlyJob2, other, all := read(fastC), read(onlyJob2C), read(otherC), read(allC)
+	if got := metricValue(t, m.streamClients.WithLabelValues("ws")); got != 3 {
+		t.Fatalf("ws clients gauge %v, want 3", got)
+	}
+
+	ctx := context.Background()
+	var published []events.Event
+	for i := int64(1); i <= 6; i++ {
+		job := "job-1"
+		if i%2 == 0 {
+			job = "job-2"
+		}
+		e := queuedEvent(t, job, alice.ID, i)
+		published = append(published, e)
+		if err := bus.Publish(ctx, events.TopicJobs, e); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			// A redelivery of the same event is not forwarded twice.
+			if err := bus.Publish(ctx, events.TopicJobs, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, want := range published {
+		if got := recv(t, fast); got.ID != want.ID || got.Type != string(events.JobQueued) {
+			t.Fatalf("fast client message %d = %s, want %s", i, got.ID, want.ID)
+		}
+		if got := recv(t, all); got.ID != want.ID {
+			t.Fatalf("admin message %d = %s, want %s", i, got.ID, want.ID)
+		}
+	}
+	for _, want := range []int{1, 3, 5} { // job-2's events
+		if got := recv(t, onlyJob2); got.ID != published[want].ID {
+			t.Fatalf("job filter got %s, want %s", got.ID, published[want].ID)
+		}
+	}
+	// The slow client's buffer of 3 overflowed at the 4th event.
+	select {
+	case <-slow.gone:
+		if slow.reason != reasonSlow {
+			t.Fatalf("slow client dropped for %q", slow.reason)
+		}
+	default:
+		t.Fatal("slow client still connected after overflowing its buffer")
+	}
+	if got := metricValue(t, m.clientsDropped.WithLabelValues("sse", "slow")); got != 1 {
+		t.Fatalf("dropped counter %v, want 1", got)
+	}
+	if got := metricValue(t, m.eventsReceived.WithLabelValues("job.queued")); got != 6 {
+		t.Fatalf("received counter %v, want 6 (the redelivery is not counted)", got)
+	}
+	// Bob received nothing of alice's: his first message is his own event,
+	// published after all of hers.
+	mine := queuedEvent(t, "job-9", bob.ID, 1)
+	if err := bus.Publish(ctx, events.TopicJobs, mine); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, other); got.ID != mine.ID {
+		t.Fatalf("bob's first message is %s (%s), want his own %s", got.ID, got.Subject, mine.ID)
+	}
+	// And alice none of bob's: her next message is her next event.
+	next := queuedEvent(t, "job-1", alice.ID, 7)
+	if err := bus.Publish(ctx, events.TopicJobs, next); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, fast); got.ID != next.ID {
+		t.Fatalf("alice's next message is %s (%s), want %s", got.ID, got.Subject, next.ID)
+	}
+
+	h.closeClients()
+	for _, c := range []*client{fastC, onlyJob2C, otherC, allC} {
+		select {
+		case <-c.gone:
+			if c.reason != reasonShutdown {
+				t.Errorf("client closed for %q", c.reason)
+			}
+		default:
+			t.Error("client still open after closeClients")
+		}
+	}
+	if _, err := h.register(alice, "", "ws"); err == nil {
+		t.Error("register after closeClients succeeded")
+	}
+	if got := metricValue(t, m.streamClients.WithLabelValues("ws")) + metricValue(t, m.streamClients.WithLabelValues("sse")); got != 0 {
+		t.Errorf("client gauges sum to %v after close", got)
+	}
+	// The hub keeps acknowledging after its clients are gone, so the
+	// orchestrator's last outbox sweep never blocks on it.
+	done := make(chan error, 1)
+	go func() { done <- bus.Publish(ctx, events.TopicJobs, queuedEvent(t, "job-10", bob.ID, 2)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("publish blocked on a hub without clients")
+	}
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("metric %v is neither counter nor gauge", c.Desc())
+	return 0
+}
