@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -250,3 +251,30 @@ func TestParseURL(t *testing.T) {
 	}
 	bus.Close()
 }
+
+func TestLoggerDemotesRoutineInfo(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
+	tr := membus.New(&membus.Config{Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err := tr.Publish("nobody-listens", msg("a")); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "No subscribers") {
+		t.Fatalf("routine GoChannel message logged at Info: %s", buf.String())
+	}
+	var dbg strings.Builder
+	tr = membus.New(&membus.Config{Logger: slog.New(slog.NewTextHandler(&dbg, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	_ = tr.Publish("nobody-listens", msg("b"))
+	tr.Close()
+	if !strings.Contains(dbg.String(), "No subscribers") || !strings.Contains(dbg.String(), "level=DEBUG") {
+		t.Fatalf("the message should be logged at Debug: %s", dbg.String())
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

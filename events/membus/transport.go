@@ -57,7 +57,8 @@ type Config struct {
 	// Default false: a message published while a topic has no subscriber is
 	// dropped.
 	Persistent bool
-	// Logger receives the transport's logs; nil discards them.
+	// Logger receives the transport's logs (GoChannel's Info messages at
+	// Debug); nil discards them.
 	Logger *slog.Logger
 	// Bus configures the Bus returned by NewBus; nil means events.NewBus
 	// defaults (JSON codec, default catalogue).
@@ -93,7 +94,9 @@ func New(cfg *Config) *Transport {
 	}
 	var logger watermill.LoggerAdapter = watermill.NopLogger{}
 	if cfg.Logger != nil {
-		logger = watermill.NewSlogLogger(cfg.Logger)
+		// GoChannel logs every message published to a topic without
+		// subscribers at Info; that is routine here, so it goes to Debug.
+		logger = watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	}
 	timeout := cfg.PublishTimeout
 	if timeout == 0 {
