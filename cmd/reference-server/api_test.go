@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
 )
@@ -317,5 +318,31 @@ func TestOwnershipIdempotencyCancelList(t *testing.T) {
 	raw.decode(t, &running)
 	if len(running.Jobs) != 0 || !strings.Contains(string(raw.body), `"jobs":[]`) || !strings.Contains(string(raw.body), `"next_cursor":""`) {
 		t.Fatalf("empty list body %s", raw.body)
+	}
+}
+
+// TestQueueFull: with the queue at its limit a submission gets 429.
+func TestQueueFull(t *testing.T) {
+	d := newClockDriver("clock", time.Second)
+	d.full = true
+	opts := testOptions(-1)
+	opts.Backends = []*backends.Backend{backends.New(d, nil)}
+	opts.Orchestrator = func(c *orchestrator.Config) { fastOrchestrator(c); c.MaxQueued = 2 }
+	ts := startServer(t, t.TempDir(), adminEnv, opts)
+	keyed := map[string]any{"agent": "alphacal", "dataset_id": "q", "idempotency_key": "x"}
+	first, r := ts.submit(testAdminToken, keyed, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("first submission: %d %s", r.status, r.body)
+	}
+	if _, r := ts.submit(testAdminToken, map[string]any{"agent": "alphacal", "dataset_id": "q"}, nil); r.status != http.StatusCreated {
+		t.Fatalf("second submission: %d %s", r.status, r.body)
+	}
+	_, r = ts.submit(testAdminToken, map[string]any{"agent": "alphacal", "dataset_id": "q"}, nil)
+	if r.status != http.StatusTooManyRequests || r.apiErr(t).Code != "resource_exhausted" {
+		t.Fatalf("third submission: %d %s, want 429", r.status, r.body)
+	}
+	// The queued jobs are still there, waiting.
+	if j := ts.getJob(testAdminToken, first.ID); j.State != string(orchestrator.StateQueued) {
+		t.Fatalf("first job %+v, want QUEUED", j)
 	}
 }

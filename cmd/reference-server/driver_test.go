@@ -17,6 +17,7 @@ import (
 type clockDriver struct {
 	name string
 	dur  time.Duration
+	full bool // report no free capacity, so jobs stay queued
 
 	mu    sync.Mutex
 	n     int
@@ -41,6 +42,9 @@ func (d *clockDriver) Capabilities(context.Context) (backends.Capabilities, erro
 }
 
 func (d *clockDriver) Capacity(context.Context) (backends.Capacity, error) {
+	if d.full {
+		return backends.Capacity{TotalGPUs: 64}, nil
+	}
 	return backends.Capacity{TotalGPUs: 64, FreeGPUs: 64, FreeSlots: 100}, nil
 }
 

@@ -161,6 +161,19 @@ func TestDoneWhen(t *testing.T) {
 	if bobJob.CorrelationID == "" || bobJob.CorrelationID == corr {
 		t.Errorf("bob's job correlation id %q; want a generated one", bobJob.CorrelationID)
 	}
+
+	// No token reaches the (debug-level) logs, not even bob's, which came
+	// in a query string.
+	ts.stop()
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "/api/v1/ws") {
+		t.Fatalf("the debug access log is missing; logs:\n%s", logs)
+	}
+	for _, tok := range []string{testAdminToken, alice.Token, bob.Token} {
+		if strings.Contains(logs, tok) || strings.Contains(ts.stdout.String(), tok) {
+			t.Fatal("a token appears in the logs or on stdout")
+		}
+	}
 }
 
 // TestJobJSON checks the job document's exact field set, null times and
