@@ -130,6 +130,9 @@ func (s *server) handleSSE(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	defer s.hub.unregister(c)
 	rc := http.NewResponseController(w)
+	// Per-write deadlines below; clear the last one so a kept-alive
+	// connection is not cut short on its next request.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
