@@ -46,5 +46,17 @@
 // # Delivery
 //
 // Delivery is at least once. Consumers de-duplicate by [Event.ID]; the
-// [Deduplicator] helper does that for a bounded window.
+// [Deduplicator] helper does that for a bounded window. [ParseDeadLetter]
+// and [DeadLetter.Replay] inspect and re-deliver what the router gave up on;
+// [ReplayJob] re-delivers a job's history from the store in sequence order.
+//
+// # Subpackages
+//
+//   - events/membus: in-memory transport (watermill GoChannel), the default;
+//   - events/kafkabus: Kafka transport (watermill-kafka, sarama);
+//   - events/bustest: the conformance suite and throughput benchmark every
+//     transport runs;
+//   - events/avrocodec: the Avro codec;
+//   - events/audit (and audit/sqlaudit): the compliance audit hash chain;
+//   - events/jobmetrics: the Prometheus metrics consumer.
 package events
