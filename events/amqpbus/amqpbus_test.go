@@ -2,6 +2,7 @@ package amqpbus_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -154,5 +155,26 @@ func TestOpenURL(t *testing.T) {
 	}
 	if err := bus.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkThroughput compares raw watermill-amqp with the SDK path on the
+// local RabbitMQ, same settings. Run:
+// go test -run '^$' -bench Throughput ./events/amqpbus/
+func BenchmarkThroughput(b *testing.B) {
+	u := os.Getenv("HORIZONS_AMQP_URL")
+	if u == "" {
+		u = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	for _, publishers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
+			bustest.Bench(b, func(b *testing.B) (message.Publisher, message.Subscriber) {
+				tr, err := amqpbus.New(u, cfg("bench"))
+				if err != nil {
+					b.Skipf("RabbitMQ unreachable: %v", err)
+				}
+				return tr.Publisher(), tr.Subscriber()
+			}, publishers)
+		})
 	}
 }
