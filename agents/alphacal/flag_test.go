@@ -491,7 +491,10 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"empty", func() error { _, e := Flag(ctx, Spectrum{}, nil); return e }(), "shape"},
 		{"nan", func() error { _, e := Flag(ctx, nan, nil); return e }(), "data[t=1, c=1]"},
-		{"shape", func() error { _, e := Flag(ctx, Spectrum{Times: 3, Channels: 4, Data: make([]complex128, 16)}, nil); return e }(), "data length"},
+		{"shape", func() error {
+			_, e := Flag(ctx, Spectrum{Times: 3, Channels: 4, Data: make([]complex128, 16)}, nil)
+			return e
+		}(), "data length"},
 		{"iterations", func() error { _, e := Flag(ctx, good, &StrategyConfig{Iterations: -1}); return e }(), "Iterations"},
 		{"eta", func() error { _, e := Flag(ctx, good, &StrategyConfig{SIREta: 2}); return e }(), "SIREta"},
 		{"mask", func() error { _, e := Flag(ctx, good, &StrategyConfig{InitialMask: make([]bool, 3)}); return e }(), "mask length"},
