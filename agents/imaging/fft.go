@@ -1,0 +1,73 @@
+package imaging
+
+import (
+	"fmt"
+	"sync"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// FFT2 transforms the n×n row-major grid in place with the unnormalised
+// 2-D discrete Fourier transform: exponent -2 pi i (forward) or +2 pi i
+// (inverse = true). It does rows, a transpose, rows again and a transpose
+// back, splitting rows over workers goroutines (<= 0 means 1), each with its
+// own gonum CmplxFFT.
+func FFT2(grid []complex128, n int, inverse bool, workers int) error {
+	if n < 1 || len(grid) != n*n {
+		return fmt.Errorf("%w: FFT2 grid has %d cells, want n*n = %d", ErrInput, len(grid), n*n)
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	rows := func() {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				t := fourier.NewCmplxFFT(n)
+				for y := w * n / workers; y < (w+1)*n/workers; y++ {
+					row := grid[y*n : (y+1)*n]
+					if inverse {
+						t.Sequence(row, row)
+					} else {
+						t.Coefficients(row, row)
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+	}
+	rows()
+	transpose(grid, n, workers)
+	rows()
+	transpose(grid, n, workers)
+	return nil
+}
+
+// transpose transposes the n×n matrix in place, in 32×32 blocks.
+func transpose(a []complex128, n, workers int) {
+	const b = 32
+	nb := (n + b - 1) / b
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for bi := w; bi < nb; bi += workers {
+				for bj := bi; bj < nb; bj++ {
+					for i := bi * b; i < min((bi+1)*b, n); i++ {
+						j0 := bj * b
+						if bi == bj {
+							j0 = i + 1
+						}
+						for j := j0; j < min((bj+1)*b, n); j++ {
+							a[i*n+j], a[j*n+i] = a[j*n+i], a[i*n+j]
+						}
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}
