@@ -1,6 +1,7 @@
 package simgpu_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, backendtest.Harness{
 		New: func(t *testing.T) backendtest.Instance {
 			clk := simgpu.NewManualClock(epoch)
-			b, err := simgpu.Open(&simgpu.Config{Clock: clk, SpeedUp: 60, DatasetGB: sizes}, nil)
+			b, err := simgpu.Open(&simgpu.Config{Clock: clk, SpeedUp: 60, DatasetGB: sizes}, &backends.Options{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,85 @@
+package simgpu_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cosmic-horizons/horizons/agents"
+	"github.com/cosmic-horizons/horizons/backends"
+	"github.com/cosmic-horizons/horizons/backends/simgpu"
+)
+
+// A manual clock makes the simulation deterministic: a 20 GB calibration
+// on two GPUs is modelled at 144 s, and with SpeedUp 12 it takes 12 s.
+func Example() {
+	ctx := context.Background()
+	clock := simgpu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b, err := simgpu.Open(&simgpu.Config{
+		Clock:     clock,
+		SpeedUp:   12,
+		DatasetGB: func(string) float64 { return 20 },
+	}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+
+	h, err := b.Submit(ctx, backends.Task{ID: "job-1", Agent: agents.NameAlphaCal, DatasetID: "VLASS2.1.T10t01", GPUs: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for range 4 {
+		st, _ := b.Status(ctx, h)
+		fmt.Printf("%s %.0f%% on %s\n", st.State, st.Progress, st.Node)
+		clock.Advance(4 * time.Second)
+	}
+	st, _ := b.Status(ctx, h)
+	var r simgpu.Result
+	_ = json.Unmarshal(st.Result, &r)
+	fmt.Printf("modelled %.0f s, %.2f GPU hours\n", r.ModelledSeconds, r.GPUHours)
+	// Output:
+	// RUNNING 0% on node-0
+	// RUNNING 33% on node-0
+	// RUNNING 67% on node-0
+	// COMPLETED 100% on node-0
+	// modelled 144 s, 0.08 GPU hours
+}
+
+// Tasks wait in FIFO order when the GPUs are busy.
+func ExampleDriver_queue() {
+	ctx := context.Background()
+	clock := simgpu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, _ := simgpu.New(&simgpu.Config{Clock: clock, Nodes: 1, GPUsPerNode: 4, DatasetGB: func(string) float64 { return 10 }})
+	defer d.Close()
+	first, _ := d.Submit(ctx, backends.Task{ID: "a", Agent: agents.NameImageReconstruction, DatasetID: "x", GPUs: 4})
+	second, _ := d.Submit(ctx, backends.Task{ID: "b", Agent: agents.NameImageReconstruction, DatasetID: "x", GPUs: 2})
+	st, _ := d.Status(ctx, second)
+	fmt.Println(st.State, st.Message)
+	clock.Advance(time.Hour)
+	s1, _ := d.Status(ctx, first)
+	s2, _ := d.Status(ctx, second)
+	fmt.Println("b started when a ended:", s2.StartedAt.Equal(s1.EndedAt), s2.State)
+	// Output:
+	// PENDING waiting for 2 GPUs (0 free), position 1 in queue
+	// b started when a ended: true COMPLETED
+}
+
+// Usage reports what every GPU is doing.
+func ExampleDriver_Usage() {
+	ctx := context.Background()
+	clock := simgpu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, _ := simgpu.New(&simgpu.Config{Clock: clock, Nodes: 1, GPUsPerNode: 2, DatasetGB: func(string) float64 { return 10 }})
+	defer d.Close()
+	_, _ = d.Submit(ctx, backends.Task{ID: "img", Agent: agents.NameImageReconstruction, DatasetID: "x", GPUs: 1})
+	usage, _ := d.Usage(ctx)
+	for _, u := range usage {
+		fmt.Printf("%s/%d task=%q util=%.2f mem=%d/%d MB\n", u.Node, u.Index, u.TaskID, u.Utilization, u.MemoryUsedMB, u.MemoryTotalMB)
+	}
+	// Output:
+	// node-0/0 task="img" util=1.00 mem=4000/40960 MB
+	// node-0/1 task="" util=0.00 mem=0/40960 MB
+}
