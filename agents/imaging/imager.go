@@ -201,11 +201,11 @@ type Timings struct {
 // Result is the outcome of [Reconstruct]. Images are in Jy/beam except
 // Model (Jy per pixel).
 type Result struct {
-	Config                                 Config
+	Config                                Config
 	Dirty, PSF, Model, Residual, Restored *Image
-	Beam                                   Beam
-	Components                             []Component
-	Iterations, MajorCycles                int
+	Beam                                  Beam
+	Components                            []Component
+	Iterations, MajorCycles               int
 	// RMS is the robust rms of the residual; Peak the maximum of the
 	// restored image; Threshold the last stopping threshold used.
 	RMS, Peak, Threshold float64
