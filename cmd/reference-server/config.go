@@ -31,9 +31,11 @@ const (
 	defaultAddr    = "127.0.0.1:8080"
 	defaultDataDir = "./horizons-data"
 	// defaultSimSpeedUp makes the simulated cluster run 30 times faster
-	// than the modelled hardware: an image reconstruction of a 10 GB
-	// dataset on one GPU, modelled at 300 s, finishes in about 10 s, so a
-	// newcomer sees a whole job lifecycle at once.
+	// than the modelled hardware. The typical job, the median built-in
+	// agent (alphacal) on a dataset of the mean simulated size (25.5 GB) on
+	// one GPU, is modelled at about 5 minutes and so finishes in about
+	// 10 s: a newcomer sees a whole job lifecycle at once
+	// (TestDefaultSpeedUp checks this against the run-time model).
 	defaultSimSpeedUp = 30.0
 	defaultLogLevel   = "info"
 	defaultSimNodes   = 4

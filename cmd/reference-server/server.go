@@ -113,10 +113,11 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	s.metrics.reg.MustRegister(newJobsCollector(s.store))
 	s.bus = membus.NewBus(&membus.Config{Logger: log.With("component", "membus")})
 
+	reg := agents.NewRegistry()
 	if len(opts.Backends) > 0 {
 		s.backends = opts.Backends
 	} else {
-		b, err := newSimBackend(cfg, log)
+		b, err := newSimBackend(cfg, reg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +125,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	}
 	ocfg := &orchestrator.Config{
 		Backends: s.backends,
-		Agents:   agents.NewRegistry(),
+		Agents:   reg,
 		Logger:   log,
 	}
 	if opts.Orchestrator != nil {
