@@ -132,7 +132,8 @@ type Driver struct {
 	tasks   map[string]*task // by external id
 	byID    map[string]*task // by task id
 	queue   []*task          // FIFO of pending GPU tasks
-	gpus    [][]*task        // [node][gpu] -> running task or nil
+	running map[*task]struct{}
+	gpus    [][]*task // [node][gpu] -> running task or nil
 	cpuRuns int
 }
 
@@ -244,13 +245,14 @@ func New(cfg *Config) (*Driver, error) {
 		log = slog.Default()
 	}
 	d := &Driver{
-		cfg:    c,
-		clock:  c.Clock,
-		log:    log.With("backend", c.Name),
-		simNow: c.Clock.Now(),
-		tasks:  map[string]*task{},
-		byID:   map[string]*task{},
-		gpus:   make([][]*task, c.Nodes),
+		cfg:     c,
+		clock:   c.Clock,
+		log:     log.With("backend", c.Name),
+		simNow:  c.Clock.Now(),
+		tasks:   map[string]*task{},
+		byID:    map[string]*task{},
+		running: map[*task]struct{}{},
+		gpus:    make([][]*task, c.Nodes),
 	}
 	for i := range d.gpus {
 		d.gpus[i] = make([]*task, c.GPUsPerNode)
@@ -323,12 +325,7 @@ func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
 		return backends.Capacity{}, err
 	}
 	defer d.mu.Unlock()
-	c := backends.Capacity{TotalGPUs: d.totalGPUs(), FreeGPUs: d.freeGPUsLocked(), FreeSlots: -1, Pending: len(d.queue)}
-	for _, t := range d.tasks {
-		if t.state == backends.TaskRunning {
-			c.Running++
-		}
-	}
+	c := backends.Capacity{TotalGPUs: d.totalGPUs(), FreeGPUs: d.freeGPUsLocked(), FreeSlots: -1, Pending: len(d.queue), Running: len(d.running)}
 	if d.cfg.MaxQueue > 0 {
 		c.FreeSlots = max(d.cfg.MaxQueue-len(d.queue), 0)
 	}
@@ -504,6 +501,7 @@ func (d *Driver) clockDur(m time.Duration) time.Duration {
 func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
 	tk.state = backends.TaskRunning
 	tk.started = d.simNow
+	d.running[tk] = struct{}{}
 	tk.gpus = gpus
 	for _, g := range gpus {
 		d.gpus[g.node][g.index] = tk
@@ -595,8 +593,8 @@ func (d *Driver) advanceLocked(now time.Time) {
 	for {
 		d.scheduleLocked()
 		var next *task
-		for _, t := range d.tasks {
-			if t.state != backends.TaskRunning || t.endAt.After(now) {
+		for t := range d.running {
+			if t.endAt.After(now) {
 				continue
 			}
 			if next == nil || t.endAt.Before(next.endAt) || (t.endAt.Equal(next.endAt) && t.ext < next.ext) {
@@ -614,10 +612,8 @@ func (d *Driver) advanceLocked(now time.Time) {
 	if now.After(d.simNow) {
 		d.simNow = now
 	}
-	for _, t := range d.tasks {
-		if t.state == backends.TaskRunning {
-			t.progress = t.progressAt(d.simNow)
-		}
+	for t := range d.running {
+		t.progress = t.progressAt(d.simNow)
 	}
 }
 
@@ -649,6 +645,7 @@ func (d *Driver) releaseLocked(tk *task) {
 	if tk.state == backends.TaskRunning && len(tk.gpus) == 0 {
 		d.cpuRuns--
 	}
+	delete(d.running, tk)
 }
 
 func (d *Driver) finishLocked(tk *task) {
@@ -872,7 +869,7 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
-	d.tasks, d.byID, d.queue = nil, nil, nil
+	d.tasks, d.byID, d.queue, d.running = nil, nil, nil, nil
 	return nil
 }
 
