@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/cmplx"
 )
 
 // StrategyConfig configures the default flagging strategy [Flag] (after
@@ -320,13 +319,4 @@ func FlagMAD(ctx context.Context, s Spectrum, k float64) (*FlagResult, error) {
 	res.Mask = mask
 	res.FlaggedFraction = float64(countTrue(mask)) / float64(len(mask))
 	return res, nil
-}
-
-// amplitude returns |s| as a plane.
-func amplitude(s Spectrum) Plane {
-	v := make([]float64, len(s.Data))
-	for i, d := range s.Data {
-		v[i] = cmplx.Abs(d)
-	}
-	return Plane{Times: s.Times, Channels: s.Channels, Values: v}
 }
