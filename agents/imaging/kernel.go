@@ -6,14 +6,14 @@ import (
 )
 
 // BesselI0 returns the modified Bessel function of the first kind of order
-// zero, I0(x) = sum_k ((x/2)^k / k!)^2. For |x| > 30 it uses the asymptotic
+// zero, I0(x) = sum_k ((x/2)^k / k!)^2. For |x| > 700 it uses the asymptotic
 // expansion e^x / sqrt(2 pi x) (1 + 1/(8x) + 9/(2(8x)^2) + ...).
 func BesselI0(x float64) float64 {
 	x = math.Abs(x)
 	if math.IsNaN(x) {
 		return math.NaN()
 	}
-	if x <= 30 {
+	if x <= 700 {
 		sum, term := 1.0, 1.0
 		q := x * x / 4
 		for k := 1; k < 500; k++ {
@@ -85,13 +85,17 @@ func (k *Kernel) Value(t float64) float64 {
 	return BesselI0(k.Beta * math.Sqrt(1-x*x))
 }
 
-// lookup returns the tabulated kernel at t cells (nearest table point).
+// lookup returns the tabulated kernel at t cells, linearly interpolated
+// between table points (nearest-point lookup would quantise the
+// visibility's position and give phase errors growing across the image).
 func (k *Kernel) lookup(t float64) float64 {
-	s := int(math.Abs(t)*float64(k.Oversample) + 0.5)
-	if s >= len(k.table) {
+	f := math.Abs(t) * float64(k.Oversample)
+	s := int(f)
+	if s+1 >= len(k.table) {
 		return 0
 	}
-	return k.table[s]
+	a := f - float64(s)
+	return k.table[s] + a*(k.table[s+1]-k.table[s])
 }
 
 // Correction returns the grid-correction function for an n-point grid:
