@@ -95,6 +95,9 @@ type Config struct {
 	// CPUSlowdown is how much slower a task with GPUs 0 runs than on one
 	// GPU; default 8. CPU-only tasks do not wait for GPUs.
 	CPUSlowdown float64
+	// HistoryLimit is how many task intervals each GPU remembers for
+	// UsageSeries; default 1000.
+	HistoryLimit int
 	// Clock drives the simulation; nil means RealClock.
 	Clock Clock
 	// InstanceID prefixes external ids so handles from an earlier process
@@ -133,7 +136,8 @@ type Driver struct {
 	byID    map[string]*task // by task id
 	queue   []*task          // FIFO of pending GPU tasks
 	running map[*task]struct{}
-	gpus    [][]*task // [node][gpu] -> running task or nil
+	gpus    [][]*task      // [node][gpu] -> running task or nil
+	history [][][]interval // [node][gpu] -> occupancy, oldest first
 	cpuRuns int
 }
 
@@ -197,6 +201,9 @@ func New(cfg *Config) (*Driver, error) {
 	if c.NodeMemoryMB, err = check("NodeMemoryMB", c.NodeMemoryMB, DefaultNodeMemoryMB); err != nil {
 		return nil, err
 	}
+	if c.HistoryLimit, err = check("HistoryLimit", c.HistoryLimit, 1000); err != nil {
+		return nil, err
+	}
 	if c.MaxQueue < 0 {
 		return nil, fmt.Errorf("simgpu: config field MaxQueue is %d, want >= 0", c.MaxQueue)
 	}
@@ -254,8 +261,10 @@ func New(cfg *Config) (*Driver, error) {
 		running: map[*task]struct{}{},
 		gpus:    make([][]*task, c.Nodes),
 	}
+	d.history = make([][][]interval, c.Nodes)
 	for i := range d.gpus {
 		d.gpus[i] = make([]*task, c.GPUsPerNode)
+		d.history[i] = make([][]interval, c.GPUsPerNode)
 	}
 	return d, nil
 }
@@ -505,6 +514,11 @@ func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
 	tk.gpus = gpus
 	for _, g := range gpus {
 		d.gpus[g.node][g.index] = tk
+		h := append(d.history[g.node][g.index], interval{start: d.simNow, tk: tk})
+		if len(h) > d.cfg.HistoryLimit {
+			h = append(h[:0:0], h[len(h)-d.cfg.HistoryLimit:]...)
+		}
+		d.history[g.node][g.index] = h
 	}
 	if len(gpus) == 0 {
 		d.cpuRuns++
@@ -640,6 +654,10 @@ func (d *Driver) releaseLocked(tk *task) {
 	for _, g := range tk.gpus {
 		if d.gpus[g.node][g.index] == tk {
 			d.gpus[g.node][g.index] = nil
+		}
+		h := d.history[g.node][g.index]
+		if n := len(h); n > 0 && h[n-1].tk == tk {
+			h[n-1].end = d.simNow
 		}
 	}
 	if tk.state == backends.TaskRunning && len(tk.gpus) == 0 {
@@ -877,3 +895,55 @@ var (
 	_ backends.Driver        = (*Driver)(nil)
 	_ backends.UsageReporter = (*Driver)(nil)
 )
+
+// interval is one task's occupancy of one GPU; end is zero while running.
+type interval struct {
+	start, end time.Time
+	tk         *task
+}
+
+// UsageSample is the state of every GPU at one moment.
+type UsageSample struct {
+	Time time.Time           `json:"time"`
+	GPUs []backends.GPUUsage `json:"gpus"`
+}
+
+// UsageSeries returns per-GPU utilisation sampled every step from since to
+// now (clock time), for dashboards. Samples before the oldest remembered
+// interval (see Config.HistoryLimit) show the GPU idle. At most 10000
+// samples are returned; a step that would give more is an error.
+func (d *Driver) UsageSeries(ctx context.Context, since time.Time, step time.Duration) ([]UsageSample, error) {
+	if step <= 0 {
+		return nil, fmt.Errorf("simgpu: UsageSeries step is %s, want > 0", step)
+	}
+	if err := d.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer d.mu.Unlock()
+	if since.After(d.simNow) {
+		return nil, nil
+	}
+	if n := d.simNow.Sub(since) / step; n >= 10000 {
+		return nil, fmt.Errorf("simgpu: UsageSeries from %s every %s gives %d samples, more than 10000", since.Format(time.RFC3339), step, n+1)
+	}
+	var out []UsageSample
+	for t := since; !t.After(d.simNow); t = t.Add(step) {
+		s := UsageSample{Time: t, GPUs: make([]backends.GPUUsage, 0, d.totalGPUs())}
+		for ni, node := range d.history {
+			for gi, ivs := range node {
+				u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.cfg.GPUMemoryMB}
+				for _, iv := range ivs {
+					if !t.Before(iv.start) && (iv.end.IsZero() || t.Before(iv.end)) {
+						u.TaskID = iv.tk.t.ID
+						u.Utilization = iv.tk.efficiency()
+						u.MemoryUsedMB = iv.tk.gpuMemPerGPU(d.cfg.GPUMemoryMB)
+						break
+					}
+				}
+				s.GPUs = append(s.GPUs, u)
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -523,3 +523,33 @@ func TestRealClockConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestUsageSeries(t *testing.T) {
+	gb := 10 * 100.0 / 120 // alphacal: 100 s on one GPU, 60 s on two
+	d, clk := newSim(t, simgpu.Config{Nodes: 1, GPUsPerNode: 2, DatasetGB: func(string) float64 { return gb }})
+	submit(t, d, backends.Task{ID: "a", Agent: agents.NameAlphaCal, DatasetID: "x", GPUs: 1})
+	submit(t, d, backends.Task{ID: "b", Agent: agents.NameAlphaCal, DatasetID: "x", GPUs: 2})
+	clk.Advance(200 * time.Second)
+	series, err := d.UsageSeries(context.Background(), epoch, 50*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range series {
+		got = append(got, fmt.Sprintf("%s:%s|%s", s.Time.Sub(epoch), s.GPUs[0].TaskID, s.GPUs[1].TaskID))
+	}
+	// a runs 0–100 s on GPU 0; b waits for both GPUs and runs 100–160 s.
+	want := "0s:a| 50s:a| 1m40s:b|b 2m30s:b|b 3m20s:|"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("series %q, want %q", strings.Join(got, " "), want)
+	}
+	if u := series[3].GPUs[0]; !near(u.Utilization, 1/(2*0.2+0.8), 1e-4) {
+		t.Errorf("b's utilisation on 2 GPUs %v, want 0.8333", u.Utilization)
+	}
+	if _, err := d.UsageSeries(context.Background(), epoch, 0); err == nil || !strings.Contains(err.Error(), "step") {
+		t.Errorf("zero step: %v", err)
+	}
+	if _, err := d.UsageSeries(context.Background(), epoch, time.Millisecond); err == nil {
+		t.Error("200000 samples accepted")
+	}
+}
