@@ -333,6 +333,7 @@ func (s *server) handleSubmit(w http.ResponseWriter, r *http.Request, u *user) {
 		s.log.Info("job submitted", "job", j.ID, "owner", u.Name, "agent", j.Agent, "correlation_id", j.CorrelationID)
 	}
 	w.Header().Set("Location", "/api/v1/jobs/"+j.ID)
+	w.Header().Set("X-Correlation-ID", j.CorrelationID)
 	writeJSON(w, status, toJobJSON(j))
 }
 

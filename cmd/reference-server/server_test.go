@@ -114,6 +114,9 @@ func TestDoneWhen(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/api/v1/jobs/"+job.ID {
 		t.Errorf("Location %q", loc)
 	}
+	if c := r.header.Get("X-Correlation-ID"); c != corr {
+		t.Errorf("response X-Correlation-ID %q, want %q", c, corr)
+	}
 
 	wsEvents := until(t, aliceWS.events, terminalEvent(job.ID))
 	checkLifecycle(t, wsEvents, job.ID, corr)
