@@ -1,6 +1,7 @@
 package alphacal
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 )
@@ -78,4 +79,25 @@ func RecallOn(pred, truth []bool) float64 {
 		return math.NaN()
 	}
 	return float64(hit) / float64(n)
+}
+
+// MarshalJSON encodes undefined ratios (NaN) as null.
+func (s Scores) MarshalJSON() ([]byte, error) {
+	f := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		TP        int      `json:"tp"`
+		FP        int      `json:"fp"`
+		TN        int      `json:"tn"`
+		FN        int      `json:"fn"`
+		Recall    *float64 `json:"recall"`
+		FPR       *float64 `json:"fpr"`
+		Precision *float64 `json:"precision"`
+		F1        *float64 `json:"f1"`
+		MCC       float64  `json:"mcc"`
+	}{s.TP, s.FP, s.TN, s.FN, f(s.Recall), f(s.FPR), f(s.Precision), f(s.F1), s.MCC})
 }

@@ -167,12 +167,10 @@ func SumThreshold(ctx context.Context, p Plane, mask []bool, cfg *SumThresholdCo
 
 // sumThresholdAxis runs one window length along time (alongTime) or
 // frequency over every line, in parallel, and returns the number of new
-// flags.
+// flags. Along time the rows are swept in order with running sums per
+// channel, so that memory is read contiguously.
 func sumThresholdAxis(p Plane, mask []bool, m int, thr float64, alongTime bool) int {
-	lines, n, stride, step := p.Channels, p.Times, p.Channels, 1
-	if !alongTime {
-		lines, n, stride, step = p.Times, p.Channels, 1, p.Channels
-	}
+	T, C := p.Times, p.Channels
 	counts := make(chan int, 64)
 	total := 0
 	done := make(chan struct{})
@@ -182,20 +180,65 @@ func sumThresholdAxis(p Plane, mask []bool, m int, thr float64, alongTime bool) 
 		}
 		close(done)
 	}()
-	parallelFor(lines, n*4, func(lo, hi int) {
-		orig := make([]bool, n)
-		vals := make([]float64, n)
-		newf := 0
-		for l := lo; l < hi; l++ {
-			base := l * step
-			for i := range n {
-				orig[i] = mask[base+i*stride]
-				vals[i] = p.Values[base+i*stride]
+	if alongTime {
+		orig := append([]bool(nil), mask...)
+		parallelFor(C, T*4, func(lo, hi int) {
+			w := hi - lo
+			sum := make([]float64, w)
+			cnt := make([]int, w)
+			flaggedTo := make([]int, w)
+			newf := 0
+			for t := range T {
+				row := p.Values[t*C+lo : t*C+hi]
+				om := orig[t*C+lo : t*C+hi]
+				for k, v := range row {
+					if !om[k] {
+						sum[k] += v
+						cnt[k]++
+					}
+				}
+				if t >= m {
+					old := p.Values[(t-m)*C+lo : (t-m)*C+hi]
+					oo := orig[(t-m)*C+lo : (t-m)*C+hi]
+					for k, v := range old {
+						if !oo[k] {
+							sum[k] -= v
+							cnt[k]--
+							if cnt[k] == 0 {
+								sum[k] = 0
+							}
+						}
+					}
+				}
+				if t < m-1 {
+					continue
+				}
+				s0 := t - m + 1
+				for k := range w {
+					if cnt[k] > 0 && math.Abs(sum[k]/float64(cnt[k])) > thr {
+						for j := max(s0, flaggedTo[k]); j <= t; j++ {
+							if i := j*C + lo + k; !mask[i] {
+								mask[i] = true
+								newf++
+							}
+						}
+						flaggedTo[k] = t + 1
+					}
+				}
 			}
-			newf += sumThreshold1D(vals, orig, mask, base, stride, m, thr)
-		}
-		counts <- newf
-	})
+			counts <- newf
+		})
+	} else {
+		parallelFor(T, C*4, func(lo, hi int) {
+			orig := make([]bool, C)
+			newf := 0
+			for t := lo; t < hi; t++ {
+				copy(orig, mask[t*C:(t+1)*C])
+				newf += sumThreshold1D(p.Values[t*C:(t+1)*C], orig, mask[t*C:(t+1)*C], 0, 1, m, thr)
+			}
+			counts <- newf
+		})
+	}
 	close(counts)
 	<-done
 	return total
