@@ -9,19 +9,27 @@
 //     frequency; the mean of a window's unflagged samples is compared with
 //     χ_M, by default AOFlagger's code law χ_M = χ₁·1.5^{log₂M}/M
 //     ([AOFlaggerLaw]; the law is a pluggable [ThresholdLaw]), with χ₁ = 6 ×
-//     level × the winsorized standard deviation of the data. Masks
-//     accumulate, so long weak RFI trips the long windows.
+//     level × a noise scale (given, or the winsorized standard deviation of
+//     the data). Masks accumulate, so long weak RFI trips the long windows.
 //   - [SIR] is the scale-invariant rank operator (O(N) prefix sums, η = 0.2
 //     by default).
 //   - [Flag] runs the generic-minimal strategy: passes at threshold factors
-//     4 and 2 (SumThreshold, timestep and channel RMS thresholding, Gaussian
+//     4 and 2 (SumThreshold, timestep and channel thresholding, Gaussian
 //     low-pass background re-estimated with the mask), then a final
-//     SumThreshold at the base level, SIR and timestep RMS at 4σ. Complex
-//     data are background-subtracted in the complex plane (a smooth
+//     SumThreshold at the base level, SIR and timestep thresholding at 4σ.
+//     Complex data are background-subtracted in the complex plane (a smooth
 //     calibrator × bandpass × gain term is removed whatever its brightness)
-//     and flagged on the residual amplitude minus its own smooth level.
+//     and flagged on the residual amplitude minus its own smooth level, with
+//     the noise scale that amplitude has for pure noise (Rayleigh).
 //   - [FlagMAD] is the baseline: the same background subtraction and
 //     clipping at k × 1.4826 × MAD.
+//
+// Deliberate differences from AOFlagger: the timestep and channel tests
+// threshold a winsorized mean of the residual rather than its RMS (a few
+// bright channels do not flag a whole timestep, nor does a background
+// over-estimated next to a strong burst), only upward outliers are flagged,
+// and the winsorized standard deviation is corrected by 1.214 (exact for
+// Gaussian data at 10 %) instead of 1.54.
 //
 // [Score] compares a mask with the truth (recall, false-positive rate,
 // precision, F1, MCC). [Calibrate] measures the noise, the RFI occupancy per

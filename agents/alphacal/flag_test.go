@@ -524,3 +524,36 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
+
+func TestSmallShapesNoPanic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, sh := range [][2]int{{1, 1}, {1, 5}, {5, 1}, {2, 2}, {3, 300}, {300, 3}} {
+		s := Spectrum{Times: sh[0], Channels: sh[1], Data: make([]complex128, sh[0]*sh[1])}
+		for i := range s.Data {
+			s.Data[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+		}
+		r, err := Flag(context.Background(), s, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", sh, err)
+		}
+		if len(r.Mask) != len(s.Data) || r.FlaggedFraction > 0.5 {
+			t.Errorf("%v: mask %d, flagged %.2f", sh, len(r.Mask), r.FlaggedFraction)
+		}
+		if _, err := FlagMAD(context.Background(), s, 5); err != nil {
+			t.Errorf("%v: MAD: %v", sh, err)
+		}
+		_, err = Calibrate(s, r, &CalibrationConfig{IntegrationS: 1})
+		if sh[1] < 16 && !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("%v: calibrating %d channels: %v, want an error", sh, sh[1], err)
+		}
+	}
+	// Constant data: nothing to flag, and calibration refuses a zero noise.
+	s := Spectrum{Times: 32, Channels: 32, Data: make([]complex128, 1024)}
+	r, err := Flag(context.Background(), s, nil)
+	if err != nil || r.FlaggedFraction != 0 {
+		t.Fatalf("constant data: %v, flagged %v", err, r.FlaggedFraction)
+	}
+	if _, err := Calibrate(s, r, &CalibrationConfig{IntegrationS: 1}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "Sigma") {
+		t.Errorf("constant data calibration: %v", err)
+	}
+}
