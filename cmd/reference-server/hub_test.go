@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/events/membus"
 )
@@ -81,7 +78,7 @@ func TestHubFanOut(t *testing.T) {
 	otherC, _ := h.register(bob, "", "ws")
 	allC, _ := h.register(admin, "", "sse")
 	fast, onlyJob2, other, all := read(fastC), read(onlyJob2C), read(otherC), read(allC)
-	if got := metricValue(t, m.streamClients.WithLabelValues("ws")); got != 3 {
+	if got := metricValue(t, m, "horizons_stream_clients", "transport", "ws"); got != 3 {
 		t.Fatalf("ws clients gauge %v, want 3", got)
 	}
 
@@ -126,10 +123,10 @@ func TestHubFanOut(t *testing.T) {
 	default:
 		t.Fatal("slow client still connected after overflowing its buffer")
 	}
-	if got := metricValue(t, m.clientsDropped.WithLabelValues("sse", "slow")); got != 1 {
+	if got := metricValue(t, m, "horizons_stream_clients_dropped_total", "transport", "sse", "reason", "slow"); got != 1 {
 		t.Fatalf("dropped counter %v, want 1", got)
 	}
-	if got := metricValue(t, m.eventsReceived.WithLabelValues("job.queued")); got != 6 {
+	if got := metricValue(t, m, "horizons_events_received_total", "type", "job.queued"); got != 6 {
 		t.Fatalf("received counter %v, want 6 (the redelivery is not counted)", got)
 	}
 	// Bob received nothing of alice's: his first message is his own event,
@@ -164,7 +161,7 @@ func TestHubFanOut(t *testing.T) {
 	if _, err := h.register(alice, "", "ws"); err == nil {
 		t.Error("register after closeClients succeeded")
 	}
-	if got := metricValue(t, m.streamClients.WithLabelValues("ws")) + metricValue(t, m.streamClients.WithLabelValues("sse")); got != 0 {
+	if got := metricValue(t, m, "horizons_stream_clients", "transport", "ws") + metricValue(t, m, "horizons_stream_clients", "transport", "sse"); got != 0 {
 		t.Errorf("client gauges sum to %v after close", got)
 	}
 	// The hub keeps acknowledging after its clients are gone, so the
@@ -181,19 +178,35 @@ func TestHubFanOut(t *testing.T) {
 	}
 }
 
-// metricValue reads a counter or gauge.
-func metricValue(t *testing.T, c prometheus.Metric) float64 {
+// metricValue gathers m's registry and returns the counter or gauge
+// called name whose labels hold the given name/value pairs.
+func metricValue(t *testing.T, m *metrics, name string, labelPairs ...string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+	families, err := m.reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, mt := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labelPairs); i += 2 {
+				if have[labelPairs[i]] != labelPairs[i+1] {
+					continue metric
+				}
+			}
+			if c := mt.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return mt.GetGauge().GetValue()
+		}
 	}
-	t.Fatalf("metric %v is neither counter nor gauge", c.Desc())
+	t.Fatalf("no metric %s%v", name, labelPairs)
 	return 0
 }
