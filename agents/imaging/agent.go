@@ -119,48 +119,54 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 	if err := ctx.Err(); err != nil {
 		return agents.Output{}, err
 	}
-	progress(15, "gridding, PSF and dirty image")
 	cfg := Config{ImageSize: p.ImageSize, CellArcsec: p.CellArcsec, Weighting: p.Weighting, Robust: p.Robust,
-		Niter: p.Niter, Gain: p.Gain, MGain: p.MGain, NSigma: p.NSigma, Deconvolver: DeconvNone}
+		Niter: p.Niter, Gain: p.Gain, MGain: p.MGain, NSigma: p.NSigma}
 	if p.NSigma == 0 {
 		cfg.NoNSigma = true
 	}
-	iv := &Vis{U: vis.U, V: vis.V, FreqHz: vis.FreqHz, Data: vis.Data, Weight: vis.Weight}
-	// First pass: dirty image and PSF, to measure the features.
-	dirtyRes, err := Reconstruct(ctx, iv, &cfg)
-	if err != nil {
-		return agents.Output{}, fmt.Errorf("image-reconstruction: %w", err)
-	}
-	feat, err := MeasureFeatures(dirtyRes.Dirty, dirtyRes.PSF, dirtyRes.Beam, vis.FractionalBandwidth())
-	if err != nil {
-		return agents.Output{}, fmt.Errorf("image-reconstruction: %w", err)
-	}
-	choice := Choose(feat)
+	var choice Choice
 	switch p.Deconvolver {
-	case "", "auto":
+	case "", DeconvAuto:
+		cfg.Deconvolver = DeconvAuto
 	case DeconvHogbom, DeconvCottonSchwab, DeconvNone:
-		choice = Choice{Deconvolver: p.Deconvolver, Recommended: choice.Recommended, Notes: choice.Notes,
-			Reason: fmt.Sprintf("deconvolver %s requested (the rules would choose %s: %s)", p.Deconvolver, choice.Deconvolver, choice.Reason)}
+		cfg.Deconvolver = p.Deconvolver
+		choice = Choice{Deconvolver: p.Deconvolver, Recommended: p.Deconvolver, Reason: "deconvolver " + p.Deconvolver + " requested"}
 	case "clark", "multiscale":
-		choice = Choice{Deconvolver: DeconvCottonSchwab, Recommended: p.Deconvolver, Notes: choice.Notes,
+		cfg.Deconvolver = DeconvCottonSchwab
+		choice = Choice{Deconvolver: DeconvCottonSchwab, Recommended: p.Deconvolver,
 			Reason: fmt.Sprintf("deconvolver %s requested but not implemented in this package; ran cotton-schwab, its nearest implemented relative", p.Deconvolver)}
 	default:
 		return agents.Output{}, &agents.ParamError{Agent: agents.NameImageReconstruction, Field: "deconvolver", Value: p.Deconvolver, Msg: "must be auto, hogbom, cotton-schwab, clark, multiscale or none"}
 	}
-	progress(30, "deconvolving with "+choice.Deconvolver+": "+choice.Reason)
-	cfg.Deconvolver = choice.Deconvolver
-	if cfg.Niter == 0 {
+	var present map[string]json.RawMessage
+	_ = json.Unmarshal(in.Params, &present)
+	if _, ok := present["niter"]; ok && p.Niter == 0 {
+		// niter 0 asks for a dirty image only.
 		cfg.Deconvolver = DeconvNone
+		choice = Choice{Deconvolver: DeconvNone, Recommended: DeconvNone, Reason: "niter = 0: dirty image only"}
 	}
+	progress(15, "gridding, PSF, dirty image and "+cfg.Deconvolver+" deconvolution")
+	iv := &Vis{U: vis.U, V: vis.V, FreqHz: vis.FreqHz, Data: vis.Data, Weight: vis.Weight}
 	res, err := Reconstruct(ctx, iv, &cfg)
 	if err != nil {
 		return agents.Output{}, fmt.Errorf("image-reconstruction: %w", err)
 	}
-	progress(85, "restored; writing products")
+	if res.Choice != nil {
+		choice = *res.Choice
+	}
+	feat := res.Features
+	if feat == nil {
+		f, err := MeasureFeatures(res.Dirty, res.PSF, res.Beam, FractionalBandwidth(vis.FreqHz))
+		if err != nil {
+			return agents.Output{}, fmt.Errorf("image-reconstruction: %w", err)
+		}
+		feat = &f
+	}
+	progress(85, "restored with "+res.Deconvolver+" ("+choice.Reason+"); writing products")
 
 	rr := RunResult{
 		DatasetID: in.DatasetID, Seed: seed, Visibilities: len(vis.Data), Gridded: res.Gridded,
-		Choice: choice, Features: feat, Beam: res.Beam, RMSJy: res.RMS, TheoreticalJy: res.TheoreticalNoise,
+		Choice: choice, Features: *feat, Beam: res.Beam, RMSJy: res.RMS, TheoreticalJy: res.TheoreticalNoise,
 		PeakJy: res.Peak, Iterations: res.Iterations, MajorCycles: res.MajorCycles, Components: len(res.Components),
 		Threshold: res.Threshold, Timings: res.Timings, Truth: vis.Truth,
 		PhaseCentreRADeg: vis.Config.RADeg, PhaseCentreDeDeg: vis.Config.DecDeg,

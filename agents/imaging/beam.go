@@ -113,12 +113,32 @@ func FitBeam(psf *Image) (Beam, error) {
 			}
 		}
 	}
-	if pts < 3 {
-		return Beam{}, fmt.Errorf("%w: PSF main lobe has only %d pixels above %g: cell_arcsec = %g is too large to sample the beam", ErrInput, pts+1, PSFCutoff, psf.CellArcsec)
-	}
 	q, ok := solve3(s, r)
-	if !ok {
-		return Beam{}, fmt.Errorf("%w: PSF main-lobe fit is singular (%d pixels)", ErrInput, pts)
+	if pts < 8 || !ok {
+		// A coarsely sampled beam (e.g. 1" cells for a 2.5" beam) has too
+		// few pixels above the cutoff to fix the ellipse's orientation: fit
+		// the positive pixels of the 5×5 box around the peak instead.
+		s, r, pts = [3][3]float64{}, [3]float64{}, 0
+		for dy := -2; dy <= 2; dy++ {
+			for dx := -2; dx <= 2; dx++ {
+				v := psf.Pix[(c+dy)*n+c+dx]
+				if (dx == 0 && dy == 0) || !(v > 0.02) {
+					continue
+				}
+				f := [3]float64{float64(dx * dx), float64(2 * dx * dy), float64(dy * dy)}
+				w, t := v*v, -math.Log(v)
+				for a := 0; a < 3; a++ {
+					for b := 0; b < 3; b++ {
+						s[a][b] += w * f[a] * f[b]
+					}
+					r[a] += w * f[a] * t
+				}
+				pts++
+			}
+		}
+		if q, ok = solve3(s, r); !ok {
+			return Beam{}, fmt.Errorf("%w: PSF main lobe cannot be fitted (%d usable pixels): cell_arcsec = %g is too large to sample the beam", ErrInput, pts, psf.CellArcsec)
+		}
 	}
 	return beamFromQuad(q[0], q[1], q[2], psf.CellArcsec)
 }

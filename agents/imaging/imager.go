@@ -45,8 +45,9 @@ func (im *Image) Max() (v float64, x, y int) {
 // twice the image side; larger images clean with an image-sized PSF.
 const MaxFullPSFSize = 2048
 
-// Deconvolvers this package runs.
+// Deconvolvers this package runs; DeconvAuto lets [Choose] decide.
 const (
+	DeconvAuto         = "auto"
 	DeconvNone         = "none"
 	DeconvHogbom       = "hogbom"
 	DeconvCottonSchwab = "cotton-schwab"
@@ -68,7 +69,8 @@ type Config struct {
 	Weighting string
 	// Robust is the Briggs robustness (-2 .. 2).
 	Robust float64
-	// Deconvolver is none, hogbom or cotton-schwab; "" means hogbom.
+	// Deconvolver is none, hogbom, cotton-schwab or auto (chosen by
+	// [Choose] from the measured [Features]); "" means hogbom.
 	Deconvolver string
 	// Niter caps the minor-cycle iterations in total; 0 means 1000; use
 	// Deconvolver "none" for no cleaning.
@@ -138,9 +140,9 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Deconvolver = DeconvHogbom
 	}
 	switch o.Deconvolver {
-	case DeconvNone, DeconvHogbom, DeconvCottonSchwab:
+	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvAuto:
 	default:
-		return bad("deconvolver", o.Deconvolver, "must be none, hogbom or cotton-schwab")
+		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab or auto")
 	}
 	if o.Niter == 0 {
 		o.Niter = 1000
@@ -214,6 +216,11 @@ type Result struct {
 	TheoreticalNoise float64
 	// MaxSidelobe is the largest |PSF| outside the main lobe.
 	MaxSidelobe float64
+	// Features and Choice are set when Config.Deconvolver is auto;
+	// Deconvolver is the algorithm that ran.
+	Features    *Features
+	Choice      *Choice
+	Deconvolver string
 	// Gridded and Dropped count visibilities used and outside the grid.
 	Gridded, Dropped int
 	Timings          Timings
@@ -317,7 +324,19 @@ func Reconstruct(ctx context.Context, vis *Vis, cfg *Config) (*Result, error) {
 	residual := &Image{N: n, CellArcsec: c.CellArcsec, Pix: append([]float64(nil), dirty.Pix...)}
 	tc := time.Now()
 	before := res.Timings.Gridding + res.Timings.FFT
-	switch c.Deconvolver {
+	res.Deconvolver = c.Deconvolver
+	if c.Deconvolver == DeconvAuto {
+		f, err := MeasureFeatures(dirty, psf, beam, FractionalBandwidth(vis.FreqHz))
+		if err != nil {
+			return nil, err
+		}
+		ch := Choose(f)
+		res.Features, res.Choice, res.Deconvolver = &f, &ch, ch.Deconvolver
+		if ch.MGain > 0 && cfg != nil && cfg.MGain == 0 {
+			m.cfg.MGain = ch.MGain
+		}
+	}
+	switch res.Deconvolver {
 	case DeconvHogbom:
 		err = m.hogbom(ctx, residual, bigPSF, model, res)
 	case DeconvCottonSchwab:
@@ -418,6 +437,21 @@ func (m *imager) cottonSchwab(ctx context.Context, residual, psf, model *Image, 
 		}
 	}
 	return nil
+}
+
+// FractionalBandwidth is the bandwidth covered by channels at freqs
+// (assumed evenly spaced, each as wide as the spacing) over the centre
+// frequency; 0 for one channel.
+func FractionalBandwidth(freqs []float64) float64 {
+	if len(freqs) < 2 {
+		return 0
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, f := range freqs {
+		lo, hi = math.Min(lo, f), math.Max(hi, f)
+	}
+	d := (hi - lo) / float64(len(freqs)-1)
+	return (hi - lo + d) / ((hi + lo) / 2)
 }
 
 // maxSidelobe is the largest |psf| outside the main lobe, taken as the

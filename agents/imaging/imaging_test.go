@@ -200,6 +200,19 @@ func TestBeamRoundTrip(t *testing.T) {
 	if math.Abs(got.MajorArcsec-4) > 1e-6 || math.Abs(got.MinorArcsec-2.5) > 1e-6 || math.Abs(got.PADeg-35) > 1e-4 {
 		t.Errorf("fitted %+v, want %+v", got, b)
 	}
+	// A coarsely sampled beam (VLASS QL: 1" cells, 2.5" beam).
+	coarse := Beam{MajorArcsec: 2.6, MinorArcsec: 2.2, PADeg: -40}
+	psf = NewImage(32, 1)
+	qa, qb, qc = coarse.quadForm(1)
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 32; x++ {
+			dx, dy := float64(x-16), float64(y-16)
+			psf.Pix[y*32+x] = math.Exp(-(qa*dx*dx + 2*qb*dx*dy + qc*dy*dy))
+		}
+	}
+	if got, err = FitBeam(psf); err != nil || math.Abs(got.MajorArcsec-2.6) > 1e-6 || math.Abs(got.MinorArcsec-2.2) > 1e-6 || math.Abs(got.PADeg+40) > 1e-4 {
+		t.Errorf("coarse beam fitted %+v (%v), want %+v", got, err, coarse)
+	}
 	// PA sense: a beam elongated north-south has PA 0, east-west PA 90.
 	ns := Beam{MajorArcsec: 4, MinorArcsec: 2}
 	qa, _, qc = ns.quadForm(1)
@@ -442,5 +455,96 @@ func TestAgentRun(t *testing.T) {
 	cancel()
 	if _, err := a.Run(ctx, agents.Input{DatasetID: "x", Params: params}, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled run: %v", err)
+	}
+}
+
+func TestAutoDeconvolverAndDirtyOnly(t *testing.T) {
+	a := NewAgent()
+	for _, c := range []struct {
+		params string
+		want   string
+	}{
+		{`{"image_size":64,"cell_arcsec":1}`, ""}, // auto: any implemented deconvolver with a reason
+		{`{"image_size":64,"cell_arcsec":1,"niter":0}`, DeconvNone},
+		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"multiscale"}`, DeconvCottonSchwab},
+		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"hogbom"}`, DeconvHogbom},
+	} {
+		p, err := a.ValidateParams(json.RawMessage(c.params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.Run(context.Background(), agents.Input{DatasetID: "d1", Params: p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rr RunResult
+		if err := json.Unmarshal(out.Result, &rr); err != nil {
+			t.Fatal(err)
+		}
+		if rr.Choice.Reason == "" || (c.want != "" && rr.Choice.Deconvolver != c.want) ||
+			(c.want == "" && rr.Choice.Deconvolver != DeconvHogbom && rr.Choice.Deconvolver != DeconvCottonSchwab) {
+			t.Errorf("%s: choice %+v, want %q", c.params, rr.Choice, c.want)
+		}
+		if c.want == DeconvNone && out.Metrics["components"] != 0 {
+			t.Errorf("niter 0 cleaned %v components", out.Metrics["components"])
+		}
+	}
+	if fb := FractionalBandwidth([]float64{2.0625e9, 2.1875e9, 3.9375e9}); math.Abs(fb-(1.875e9+0.9375e9)/3e9) > 1e-12 {
+		t.Errorf("FractionalBandwidth = %v", fb)
+	}
+}
+
+func TestParallelMatchesSerial(t *testing.T) {
+	v := pointField(t, 21)
+	var results [2]*Result
+	for i, w := range []int{1, 2} {
+		res, err := Reconstruct(context.Background(), toVis(v), &Config{ImageSize: 256, CellArcsec: 0.6, Workers: w, Deconvolver: DeconvCottonSchwab})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results[i] = res
+	}
+	a, b := results[0], results[1]
+	if a.Iterations != b.Iterations || len(a.Components) != len(b.Components) {
+		t.Fatalf("iterations %d vs %d, components %d vs %d", a.Iterations, b.Iterations, len(a.Components), len(b.Components))
+	}
+	for i := range a.Restored.Pix {
+		if d := math.Abs(a.Restored.Pix[i] - b.Restored.Pix[i]); d > 1e-12 {
+			t.Fatalf("pixel %d differs by %g between 1 and 2 workers", i, d)
+		}
+	}
+}
+
+func TestExtendedSourceFlux(t *testing.T) {
+	// Cotton–Schwab recovers the integrated flux of a Gaussian 3 beams
+	// wide to within 10 % (model components within 3 FWHM of it).
+	src := synth.SkyComponent{LArcsec: 5, MArcsec: -4, FluxJy: 0.05, MajorArcsec: 7, MinorArcsec: 5, PADeg: 40}
+	v, err := synth.NewVisibilities(&synth.VisConfig{DurationH: 1, IntegrationS: 60, Channels: 8, NoiseSigmaJy: 0.05, Sources: []synth.SkyComponent{src}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Reconstruct(context.Background(), toVis(v), &Config{ImageSize: 128, CellArcsec: 0.6, Deconvolver: DeconvCottonSchwab, Niter: 20000, NSigma: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, ty := res.Model.Pixel(src.LArcsec, src.MArcsec)
+	sum := 0.0
+	for _, c := range res.Components {
+		if math.Hypot(float64(c.X)-tx, float64(c.Y)-ty) <= 3*7/0.6 {
+			sum += c.Flux
+		}
+	}
+	t.Logf("extended: model flux %.4g of %.4g Jy, %d iterations, %d major cycles, rms/theory %.2f", sum, src.FluxJy, res.Iterations, res.MajorCycles, res.RMS/res.TheoreticalNoise)
+	if math.Abs(sum/src.FluxJy-1) > 0.1 {
+		t.Errorf("extended flux %.4g, want %.4g ± 10%%", sum, src.FluxJy)
+	}
+}
+
+func TestReconstructCancelled(t *testing.T) {
+	v := pointField(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Reconstruct(ctx, toVis(v), &Config{ImageSize: 64}); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
