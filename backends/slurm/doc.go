@@ -1,0 +1,49 @@
+// Package slurm is the compute backend that runs tasks as Slurm batch jobs
+// through slurmrestd, Slurm's REST API.
+//
+// Every call goes through github.com/hashicorp/go-retryablehttp: connection
+// errors, 502/503/504 and the 500 that slurmrestd returns while slurmctld is
+// down are retried (Config.RetryMax times with exponential backoff); other
+// 4xx and 5xx answers are not. Each call has its own timeout
+// (Config.CallTimeout). Requests carry the JWT headers X-SLURM-USER-NAME and
+// X-SLURM-USER-TOKEN; Config.TokenFunc is called before each request so a
+// caller can refresh an expiring token. The token never appears in logs or
+// errors.
+//
+// # API versions
+//
+// This version speaks OpenAPI v0.0.38 (Slurm 22.05, as Debian 12 ships it).
+// Its shapes: job_state is a string, exit_code a raw wait(2) status (exit 3
+// arrives as 768, a job killed by signal 9 as 9), environment a non-empty
+// object, and many scalars null. v0.0.41+ shapes (state flag arrays,
+// {set, infinite, number} structs, environment as a list) are not done yet;
+// New rejects any other Config.APIVersion.
+//
+// # Submitting
+//
+// Submit turns a task into a batch script that runs Config.Command (the
+// agent runner) with the task as JSON in the environment variable
+// HORIZONS_TASK, in Config.WorkDir on the cluster, with the partition, GPUs
+// (gres gpu:N), memory per node and time limit (whole minutes, rounded up)
+// of the task. Standard output goes to WorkDir/horizons-<job id>.out.
+//
+// # States and errors
+//
+// Slurm job states map onto backends task states: PENDING, CONFIGURING,
+// REQUEUED, SUSPENDED… are PENDING; RUNNING, COMPLETING, SIGNALING,
+// STAGE_OUT are RUNNING; COMPLETED; FAILED, NODE_FAIL, BOOT_FAIL,
+// OUT_OF_MEMORY, DEADLINE, PREEMPTED are FAILED with a message naming the
+// state, the reason and the exit code or signal; CANCELLED; TIMEOUT.
+// Slurm knows nothing of progress: a task reports 0 % until it ends and
+// 100 % when it completes.
+//
+// slurmrestd answers most errors with HTTP 500 and an errors array whose
+// number field is error_number, error_code or errno. They map onto the
+// backends sentinels: 401 and rejected tokens to ErrUnauthorized, "Invalid
+// job id" (2017, also what a job purged MinJobAge after it ended gives) to
+// ErrTaskNotFound, an invalid partition (2000) to ErrInvalidTask naming the
+// partition, a controller that cannot be reached to ErrUnavailable.
+//
+// Slurm holds the jobs, so Recover works after a restart of this process,
+// until slurmctld purges the finished job (MinJobAge, 300 s by default).
+package slurm

@@ -1,0 +1,744 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/cosmic-horizons/horizons/backends"
+)
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultName        = "slurm"
+	DefaultAPIVersion  = "v0.0.38"
+	DefaultCommand     = "horizons-agent run"
+	DefaultMaxWallTime = 48 * time.Hour
+	DefaultRetryMax    = 3
+	DefaultCallTimeout = 30 * time.Second
+)
+
+// Config configures the Slurm backend.
+type Config struct {
+	// Name is the backend name stored in handles; default "slurm".
+	Name string
+	// URL is slurmrestd's base URL, e.g. http://127.0.0.1:6820. Required.
+	URL string
+	// APIVersion is the OpenAPI plugin version; default and only value
+	// supported so far "v0.0.38".
+	APIVersion string
+	// UserName is sent as X-SLURM-USER-NAME. Required.
+	UserName string
+	// Token is the JWT sent as X-SLURM-USER-TOKEN. Required unless
+	// TokenFunc is set. Never logged.
+	Token string
+	// TokenFunc, when set, is called before every request for the current
+	// token (the refresh hook); it overrides Token.
+	TokenFunc func(ctx context.Context) (string, error)
+	// Partition is the partition jobs go to; empty means the cluster's
+	// default partition.
+	Partition string
+	// WorkDir is the job's working directory on the cluster. Required.
+	WorkDir string
+	// Command is the agent runner the batch script executes; default
+	// "horizons-agent run".
+	Command string
+	// Env is extra environment for every job; PATH defaults to
+	// /usr/local/bin:/usr/bin:/bin. Values are never logged.
+	Env map[string]string
+	// MaxGPUs, MaxMemoryMB and MaxWallTime are what one task may ask for
+	// (the partition's limits); MaxWallTime defaults to 48 h, the others
+	// to 0 (no GPUs; no memory limit).
+	MaxGPUs     int
+	MaxMemoryMB int
+	MaxWallTime time.Duration
+	// TotalGPUs is what Capacity reports as the cluster's GPUs; default
+	// MaxGPUs.
+	TotalGPUs int
+	// HTTPClient is the underlying client; nil means a pooled default.
+	HTTPClient *http.Client
+	// RetryMax is how many times a retryable call is retried; default 3.
+	// A negative value disables retries.
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the backoff; default 100 ms and
+	// 2 s.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// CallTimeout bounds one call including retries; default 30 s.
+	CallTimeout time.Duration
+	// Logger receives one line per retry and per submit; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Driver talks to slurmrestd. It implements backends.Driver and is safe for
+// concurrent use.
+type Driver struct {
+	cfg  Config
+	base string
+	http *retryablehttp.Client
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	gpus   map[string]int // job id -> GPUs, for Capacity
+}
+
+// New checks cfg and returns a driver. It does not contact the server; call
+// Ping to check the URL and credentials at start-up.
+func New(cfg *Config) (*Driver, error) {
+	if cfg == nil {
+		return nil, errors.New("slurm: config is nil; URL, UserName, Token and WorkDir are required")
+	}
+	c := *cfg
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.APIVersion == "" {
+		c.APIVersion = DefaultAPIVersion
+	}
+	if c.APIVersion != "v0.0.38" {
+		return nil, fmt.Errorf("slurm: config field APIVersion is %q; this version supports v0.0.38 only", c.APIVersion)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("slurm: config field URL is %q, want http(s)://host:port of slurmrestd", c.URL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("slurm: config field URL must not carry credentials; use UserName and Token")
+	}
+	if c.UserName == "" {
+		return nil, errors.New("slurm: config field UserName is empty (sent as X-SLURM-USER-NAME)")
+	}
+	if c.Token == "" && c.TokenFunc == nil {
+		return nil, errors.New("slurm: config field Token is empty and TokenFunc is nil; mint one with `scontrol token`")
+	}
+	if c.WorkDir == "" || !path.IsAbs(c.WorkDir) {
+		return nil, fmt.Errorf("slurm: config field WorkDir is %q, want an absolute path on the cluster", c.WorkDir)
+	}
+	if c.MaxGPUs < 0 || c.MaxMemoryMB < 0 || c.MaxWallTime < 0 || c.TotalGPUs < 0 {
+		return nil, fmt.Errorf("slurm: config limits must be >= 0 (MaxGPUs %d, MaxMemoryMB %d, MaxWallTime %s, TotalGPUs %d)", c.MaxGPUs, c.MaxMemoryMB, c.MaxWallTime, c.TotalGPUs)
+	}
+	if c.Command == "" {
+		c.Command = DefaultCommand
+	}
+	if c.MaxWallTime == 0 {
+		c.MaxWallTime = DefaultMaxWallTime
+	}
+	if c.TotalGPUs == 0 {
+		c.TotalGPUs = c.MaxGPUs
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < 0 {
+		c.RetryMax = 0
+	}
+	if c.RetryWaitMin <= 0 {
+		c.RetryWaitMin = 100 * time.Millisecond
+	}
+	if c.RetryWaitMax <= 0 {
+		c.RetryWaitMax = 2 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("backend", c.Name)
+	rc := retryablehttp.NewClient()
+	if c.HTTPClient != nil {
+		rc.HTTPClient = c.HTTPClient
+	}
+	rc.RetryMax, rc.RetryWaitMin, rc.RetryWaitMax = c.RetryMax, c.RetryWaitMin, c.RetryWaitMax
+	rc.CheckRetry = checkRetry
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	rc.Logger = nil
+	rc.RequestLogHook = func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+		if attempt > 0 {
+			log.Warn("slurmrestd retry", "method", r.Method, "path", r.URL.Path, "attempt", attempt)
+		}
+	}
+	return &Driver{
+		cfg:  c,
+		base: strings.TrimRight(c.URL, "/") + "/slurm/" + c.APIVersion,
+		http: rc,
+		log:  log,
+		gpus: map[string]int{},
+	}, nil
+}
+
+// Open returns the driver wrapped in the portable type.
+func Open(cfg *Config, opts *backends.Options) (*backends.Backend, error) {
+	d, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return backends.New(d, opts), nil
+}
+
+// checkRetry retries connection errors, 429, 502, 503, 504 and a 500 whose
+// body says slurmctld cannot be reached; never other 4xx or 5xx.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true, nil
+	case http.StatusInternalServerError:
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if rerr != nil {
+			return true, nil
+		}
+		return bytes.Contains(body, []byte("unable to load")), nil
+	}
+	return false, nil
+}
+
+// Name returns the backend name.
+func (d *Driver) Name() string { return d.cfg.Name }
+
+// Capabilities reports the configured limits. Cancel and Recover are
+// supported.
+func (d *Driver) Capabilities(ctx context.Context) (backends.Capabilities, error) {
+	if err := d.check(ctx); err != nil {
+		return backends.Capabilities{}, err
+	}
+	return backends.Capabilities{
+		MaxGPUs: d.cfg.MaxGPUs, MaxMemoryMB: d.cfg.MaxMemoryMB, MaxWallTime: d.cfg.MaxWallTime,
+		Cancel: true, Recover: true,
+	}, nil
+}
+
+func (d *Driver) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("%w: %s", backends.ErrClosed, d.cfg.Name)
+	}
+	return nil
+}
+
+// apiError is one entry of slurmrestd's errors array. The number comes as
+// error_number, error_code or errno depending on the call.
+type apiError struct {
+	Error       string `json:"error"`
+	Description string `json:"description"`
+	Source      string `json:"source"`
+	ErrorNumber *int   `json:"error_number"`
+	ErrorCode   *int   `json:"error_code"`
+	Errno       *int   `json:"errno"`
+}
+
+func (e apiError) number() int {
+	for _, p := range []*int{e.ErrorNumber, e.ErrorCode, e.Errno} {
+		if p != nil {
+			return *p
+		}
+	}
+	return 0
+}
+
+func (e apiError) String() string {
+	s := e.Error
+	if e.Description != "" && e.Description != e.Error {
+		s += ": " + e.Description
+	}
+	if n := e.number(); n != 0 {
+		s += fmt.Sprintf(" (error %d)", n)
+	}
+	return s
+}
+
+type envelope struct {
+	Errors []apiError `json:"errors"`
+}
+
+// Slurm error numbers this client maps.
+const (
+	errInvalidPartition = 2000
+	errAccessDenied     = 2002
+	errInvalidJobID     = 2017
+	errZeroBytes        = 5005
+)
+
+// call does one request and decodes a 2xx JSON answer into out. Errors are
+// mapped onto the backends sentinels.
+func (d *Driver) call(ctx context.Context, method, p string, body, out any) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+	defer cancel()
+	var raw any
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("slurm: encode %s %s: %w", method, p, err)
+		}
+		raw = b
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, d.base+p, raw)
+	if err != nil {
+		return fmt.Errorf("slurm: %s %s: %w", method, p, err)
+	}
+	token := d.cfg.Token
+	if d.cfg.TokenFunc != nil {
+		if token, err = d.cfg.TokenFunc(ctx); err != nil {
+			return fmt.Errorf("%w: slurm token refresh failed: %v", backends.ErrUnauthorized, err)
+		}
+	}
+	req.Header.Set("X-SLURM-USER-NAME", d.cfg.UserName)
+	req.Header.Set("X-SLURM-USER-TOKEN", token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: slurmrestd %s %s: %v", backends.ErrUnavailable, method, p, ctx.Err())
+		}
+		return fmt.Errorf("%w: slurmrestd at %s: %v", backends.ErrUnavailable, d.cfg.URL, redact(err, token))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%w: read slurmrestd answer to %s %s: %v", backends.ErrUnavailable, method, p, err)
+	}
+	var env envelope
+	jsonErr := json.Unmarshal(data, &env)
+	if resp.StatusCode/100 == 2 && len(env.Errors) == 0 {
+		if jsonErr != nil {
+			return fmt.Errorf("%w: slurmrestd %s %s answered %d with a body that is not JSON: %.80q", backends.ErrUnavailable, method, p, resp.StatusCode, data)
+		}
+		if out != nil {
+			if err := json.Unmarshal(data, out); err != nil {
+				return fmt.Errorf("slurm: decode %s %s: %w", method, p, err)
+			}
+		}
+		return nil
+	}
+	return d.mapError(method, p, resp.StatusCode, env.Errors, data)
+}
+
+func redact(err error, token string) string {
+	s := err.Error()
+	if token != "" {
+		s = strings.ReplaceAll(s, token, "[token]")
+	}
+	return s
+}
+
+func (d *Driver) mapError(method, p string, status int, errs []apiError, body []byte) error {
+	var msgs []string
+	num := 0
+	for _, e := range errs {
+		msgs = append(msgs, e.String())
+		if num == 0 {
+			num = e.number()
+		}
+	}
+	msg := strings.Join(msgs, "; ")
+	if msg == "" {
+		msg = strings.TrimSpace(string(body))
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+	}
+	where := fmt.Sprintf("slurmrestd %s %s: HTTP %d: %s", method, p, status, msg)
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Errorf("%w: %s; check UserName (X-SLURM-USER-NAME) and the token, and that slurmrestd runs with rest_auth/jwt", backends.ErrUnauthorized, where)
+	case num == errInvalidJobID:
+		return fmt.Errorf("%w: %s; the job never existed or slurmctld purged it (MinJobAge after it ended)", backends.ErrTaskNotFound, where)
+	case num == errInvalidPartition:
+		return fmt.Errorf("%w: field partition is %q: %s", backends.ErrInvalidTask, d.cfg.Partition, where)
+	case num == errAccessDenied:
+		return fmt.Errorf("%w: %s; the job belongs to another user", backends.ErrUnauthorized, where)
+	case num == errZeroBytes:
+		return fmt.Errorf("%w: %s; slurmctld rejected the request, most often an expired or forged token: mint a new one with `scontrol token`", backends.ErrUnauthorized, where)
+	case strings.Contains(msg, "unable to load"):
+		return fmt.Errorf("%w: %s; slurmctld is down or rejected the token", backends.ErrUnavailable, where)
+	case status == http.StatusBadRequest:
+		return fmt.Errorf("%w: %s", backends.ErrInvalidTask, where)
+	case status >= 500 || status == 0:
+		return fmt.Errorf("%w: %s", backends.ErrUnavailable, where)
+	}
+	return fmt.Errorf("slurm: %s", where)
+}
+
+// Ping checks that slurmrestd answers and accepts the credentials.
+func (d *Driver) Ping(ctx context.Context) error {
+	var out struct {
+		Pings []struct {
+			Hostname string `json:"hostname"`
+			Ping     string `json:"ping"`
+		} `json:"pings"`
+	}
+	if err := d.call(ctx, http.MethodGet, "/ping", nil, &out); err != nil {
+		return err
+	}
+	for _, p := range out.Pings {
+		if p.Ping == "UP" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: slurmrestd answers but no slurmctld is UP (%+v)", backends.ErrUnavailable, out.Pings)
+}
+
+// jobSubmission is the v0.0.38 POST /job/submit body.
+type jobSubmission struct {
+	Script string        `json:"script"`
+	Job    jobProperties `json:"job"`
+}
+
+type jobProperties struct {
+	Name                    string            `json:"name"`
+	Partition               string            `json:"partition,omitempty"`
+	CurrentWorkingDirectory string            `json:"current_working_directory"`
+	StandardOutput          string            `json:"standard_output"`
+	StandardError           string            `json:"standard_error"`
+	Environment             map[string]string `json:"environment"`
+	TimeLimit               int               `json:"time_limit,omitempty"`
+	MemoryPerNode           int               `json:"memory_per_node,omitempty"`
+	Gres                    string            `json:"gres,omitempty"`
+	Comment                 string            `json:"comment,omitempty"`
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// BatchScript returns the script and job properties Submit sends for t.
+// It is exported for inspection and tests.
+func (d *Driver) BatchScript(t backends.Task) (script string, job json.RawMessage, err error) {
+	s, err := d.submission(t)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := json.Marshal(s.Job)
+	return s.Script, b, err
+}
+
+func (d *Driver) submission(t backends.Task) (jobSubmission, error) {
+	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
+	for k, v := range d.cfg.Env {
+		env[k] = v
+	}
+	for k, v := range t.Env {
+		if !envName.MatchString(k) {
+			return jobSubmission{}, fmt.Errorf("%w: field env has the invalid variable name %q", backends.ErrInvalidTask, k)
+		}
+		env[k] = v
+	}
+	spec, err := json.Marshal(t)
+	if err != nil {
+		return jobSubmission{}, fmt.Errorf("%w: encode task %s: %v", backends.ErrInvalidTask, t.ID, err)
+	}
+	env["HORIZONS_TASK"] = string(spec)
+	env["HORIZONS_TASK_ID"] = t.ID
+	wall := t.WallTime
+	if wall == 0 {
+		wall = d.cfg.MaxWallTime
+	}
+	p := jobProperties{
+		Name:                    "horizons-" + t.ID,
+		Partition:               d.cfg.Partition,
+		CurrentWorkingDirectory: d.cfg.WorkDir,
+		StandardOutput:          path.Join(d.cfg.WorkDir, "horizons-%j.out"),
+		StandardError:           path.Join(d.cfg.WorkDir, "horizons-%j.err"),
+		Environment:             env,
+		TimeLimit:               int(math.Ceil(wall.Minutes())),
+		MemoryPerNode:           t.MemoryMB,
+		Comment:                 "cosmic-horizons task " + t.ID,
+	}
+	if t.GPUs > 0 {
+		p.Gres = fmt.Sprintf("gpu:%d", t.GPUs)
+	}
+	script := "#!/bin/bash\n" +
+		"# Cosmic Horizons task " + shellQuote(t.ID) + ": agent " + shellQuote(t.Agent) + ", dataset " + shellQuote(t.DatasetID) + "\n" +
+		"set -eu\n" +
+		"exec " + d.cfg.Command + " --result " + shellQuote(d.cfg.WorkDir) + `/horizons-"${SLURM_JOB_ID}".result.json` + "\n"
+	return jobSubmission{Script: script, Job: p}, nil
+}
+
+// shellQuote quotes s for bash in single quotes.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Submit sends t to slurmrestd as a batch job.
+func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, error) {
+	if err := t.Validate(); err != nil {
+		return backends.Handle{}, err
+	}
+	caps, err := d.Capabilities(ctx)
+	if err != nil {
+		return backends.Handle{}, err
+	}
+	if err := caps.Fits(t); err != nil {
+		return backends.Handle{}, err
+	}
+	sub, err := d.submission(t)
+	if err != nil {
+		return backends.Handle{}, err
+	}
+	var out struct {
+		JobID *int64 `json:"job_id"`
+	}
+	if err := d.call(ctx, http.MethodPost, "/job/submit", sub, &out); err != nil {
+		return backends.Handle{}, fmt.Errorf("slurm: submit task %s: %w", t.ID, err)
+	}
+	if out.JobID == nil || *out.JobID <= 0 {
+		return backends.Handle{}, fmt.Errorf("%w: slurmrestd accepted task %s but returned no job_id", backends.ErrUnavailable, t.ID)
+	}
+	id := strconv.FormatInt(*out.JobID, 10)
+	d.mu.Lock()
+	d.gpus[id] = t.GPUs
+	d.mu.Unlock()
+	d.log.Debug("submitted", "task", t.ID, "job_id", id, "partition", d.cfg.Partition)
+	return backends.Handle{Backend: d.cfg.Name, ExternalID: id}, nil
+}
+
+// Job is the part of a v0.0.38 job record this client reads. Nullable
+// fields are pointers.
+type Job struct {
+	JobID       int64  `json:"job_id"`
+	Name        string `json:"name"`
+	JobState    string `json:"job_state"`
+	StateReason string `json:"state_reason"`
+	StateDesc   string `json:"state_description"`
+	ExitCode    *int   `json:"exit_code"`
+	Nodes       string `json:"nodes"`
+	Partition   string `json:"partition"`
+	StartTime   *int64 `json:"start_time"`
+	EndTime     *int64 `json:"end_time"`
+	SubmitTime  *int64 `json:"submit_time"`
+	TimeLimit   *int64 `json:"time_limit"`
+	StdOut      string `json:"standard_output"`
+	Comment     string `json:"comment"`
+	UserName    string `json:"user_name"`
+}
+
+func validJobID(s string) bool {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && n > 0 && strconv.FormatInt(n, 10) == s
+}
+
+// job fetches one job record.
+func (d *Driver) job(ctx context.Context, h backends.Handle) (Job, error) {
+	if h.Backend != "" && h.Backend != d.cfg.Name {
+		return Job{}, fmt.Errorf("%w: handle belongs to backend %q, not %q", backends.ErrTaskNotFound, h.Backend, d.cfg.Name)
+	}
+	if !validJobID(h.ExternalID) {
+		return Job{}, fmt.Errorf("%w: %q is not a Slurm job id", backends.ErrTaskNotFound, h.ExternalID)
+	}
+	var out struct {
+		Jobs []Job `json:"jobs"`
+	}
+	if err := d.call(ctx, http.MethodGet, "/job/"+h.ExternalID, nil, &out); err != nil {
+		return Job{}, err
+	}
+	for _, j := range out.Jobs {
+		if strconv.FormatInt(j.JobID, 10) == h.ExternalID {
+			return j, nil
+		}
+	}
+	return Job{}, fmt.Errorf("%w: slurmrestd returned no record for job %s", backends.ErrTaskNotFound, h.ExternalID)
+}
+
+// Status reports the job behind h.
+func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status, error) {
+	j, err := d.job(ctx, h)
+	if err != nil {
+		return backends.Status{}, err
+	}
+	st := JobStatus(j)
+	if st.State == backends.TaskCompleted {
+		// The agent runner's result file, when WorkDir is visible here.
+		if r, err := d.ReadResult(h.ExternalID); err == nil {
+			st.Result = r
+		}
+	}
+	return st, nil
+}
+
+// WaitStatus decodes a raw wait(2) status as Slurm reports it in exit_code:
+// the exit code, or the signal that killed the process.
+func WaitStatus(raw int) (exit int, signal int) {
+	if raw&0x7f != 0 && raw < 256 {
+		return 128 + raw&0x7f, raw & 0x7f
+	}
+	return (raw >> 8) & 0xff, 0
+}
+
+// State maps a Slurm job state (v0.0.38: one word, possibly with flags
+// after it) onto a task state.
+func State(s string) backends.TaskState {
+	base := strings.ToUpper(strings.TrimSpace(s))
+	if i := strings.IndexAny(base, " +,"); i >= 0 {
+		base = base[:i]
+	}
+	switch base {
+	case "RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED":
+		return backends.TaskRunning
+	case "COMPLETED":
+		return backends.TaskCompleted
+	case "FAILED", "NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED":
+		return backends.TaskFailed
+	case "CANCELLED":
+		return backends.TaskCancelled
+	case "TIMEOUT":
+		return backends.TaskTimeout
+	}
+	// PENDING, CONFIGURING, REQUEUED, REQUEUE_FED, REQUEUE_HOLD, RESIZING,
+	// SUSPENDED, RESV_DEL_HOLD and anything unknown: not running yet.
+	return backends.TaskPending
+}
+
+func unixTime(p *int64) time.Time {
+	if p == nil || *p <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(*p, 0).UTC()
+}
+
+// JobStatus turns a job record into a task status.
+func JobStatus(j Job) backends.Status {
+	st := backends.Status{State: State(j.JobState), Node: j.Nodes, StartedAt: unixTime(j.StartTime)}
+	if st.State.Terminal() {
+		st.EndedAt = unixTime(j.EndTime)
+	}
+	if st.State == backends.TaskPending {
+		st.StartedAt = time.Time{}
+		if j.StateReason != "" && j.StateReason != "None" {
+			st.Message = "pending: " + j.StateReason
+		}
+	}
+	var sig int
+	if j.ExitCode != nil && st.State.Terminal() {
+		code, s := WaitStatus(*j.ExitCode)
+		st.ExitCode, sig = &code, s
+	}
+	switch st.State {
+	case backends.TaskCompleted:
+		st.Progress = 100
+	case backends.TaskFailed, backends.TaskTimeout, backends.TaskCancelled:
+		var parts []string
+		parts = append(parts, "Slurm job "+strconv.FormatInt(j.JobID, 10)+" ended "+j.JobState)
+		if j.StateReason != "" && j.StateReason != "None" {
+			parts = append(parts, "reason "+j.StateReason)
+		}
+		if sig != 0 {
+			parts = append(parts, fmt.Sprintf("killed by signal %d", sig))
+		} else if st.ExitCode != nil {
+			parts = append(parts, fmt.Sprintf("exit code %d", *st.ExitCode))
+		}
+		if j.StateDesc != "" {
+			parts = append(parts, j.StateDesc)
+		}
+		st.Message = strings.Join(parts, ", ")
+	}
+	return st
+}
+
+// Cancel sends DELETE /job/{id}. Cancelling a finished job is not an error
+// (slurmrestd answers 200); a job Slurm does not know is ErrTaskNotFound.
+func (d *Driver) Cancel(ctx context.Context, h backends.Handle) error {
+	if h.Backend != "" && h.Backend != d.cfg.Name {
+		return fmt.Errorf("%w: handle belongs to backend %q, not %q", backends.ErrTaskNotFound, h.Backend, d.cfg.Name)
+	}
+	if !validJobID(h.ExternalID) {
+		return fmt.Errorf("%w: %q is not a Slurm job id", backends.ErrTaskNotFound, h.ExternalID)
+	}
+	return d.call(ctx, http.MethodDelete, "/job/"+h.ExternalID, nil, nil)
+}
+
+// Recover returns the status of the job behind h; Slurm keeps jobs across
+// restarts of this process until it purges finished ones.
+func (d *Driver) Recover(ctx context.Context, h backends.Handle) (backends.Status, error) {
+	return d.Status(ctx, h)
+}
+
+// Capacity lists the jobs slurmctld holds and counts this backend's
+// (named horizons-*): running, pending, and the GPUs of running jobs this
+// process submitted.
+func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
+	var out struct {
+		Jobs []Job `json:"jobs"`
+	}
+	if err := d.call(ctx, http.MethodGet, "/jobs", nil, &out); err != nil {
+		return backends.Capacity{}, err
+	}
+	c := backends.Capacity{TotalGPUs: d.cfg.TotalGPUs, FreeSlots: -1}
+	used := 0
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, j := range out.Jobs {
+		if !strings.HasPrefix(j.Name, "horizons-") {
+			continue
+		}
+		switch State(j.JobState) {
+		case backends.TaskRunning:
+			c.Running++
+			used += d.gpus[strconv.FormatInt(j.JobID, 10)]
+		case backends.TaskPending:
+			c.Pending++
+		}
+	}
+	c.FreeGPUs = max(c.TotalGPUs-used, 0)
+	return c, nil
+}
+
+// Close releases idle connections; later calls return ErrClosed.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.http.HTTPClient.CloseIdleConnections()
+	return nil
+}
+
+// ReadResult reads the result file the agent runner wrote for a job, when
+// WorkDir is on a filesystem this process can read (a shared filesystem,
+// or a single-node cluster).
+func (d *Driver) ReadResult(jobID string) (json.RawMessage, error) {
+	if !validJobID(jobID) {
+		return nil, fmt.Errorf("%w: %q is not a Slurm job id", backends.ErrTaskNotFound, jobID)
+	}
+	b, err := os.ReadFile(path.Join(d.cfg.WorkDir, "horizons-"+jobID+".result.json"))
+	if err != nil {
+		return nil, fmt.Errorf("slurm: result of job %s: %w", jobID, err)
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("slurm: result of job %s is not JSON", jobID)
+	}
+	return b, nil
+}
+
+var _ backends.Driver = (*Driver)(nil)
