@@ -19,9 +19,9 @@ func benchVis(b *testing.B) *Vis {
 	return toVis(v)
 }
 
-func benchReconstruct(b *testing.B, deconv string) {
+func benchReconstruct(b *testing.B, deconv string, workers int) {
 	vis := benchVis(b)
-	cfg := &Config{ImageSize: 1024, CellArcsec: 0.6, Deconvolver: deconv, Niter: 1000, Weighting: "briggs", Robust: 1}
+	cfg := &Config{ImageSize: 1024, CellArcsec: 0.6, Deconvolver: deconv, Niter: 1000, Weighting: "briggs", Robust: 1, Workers: workers}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var res *Result
@@ -47,10 +47,16 @@ func benchReconstruct(b *testing.B, deconv string) {
 // BenchmarkReconstruct1024Hogbom grids 174 096 visibilities, images the
 // PSF (2048², for a full-coverage PSF) and the 1024² dirty image, and
 // runs up to 1000 Högbom iterations.
-func BenchmarkReconstruct1024Hogbom(b *testing.B) { benchReconstruct(b, DeconvHogbom) }
+func BenchmarkReconstruct1024Hogbom(b *testing.B) { benchReconstruct(b, DeconvHogbom, 0) }
+
+// BenchmarkReconstruct1024Hogbom1Worker is the same on one goroutine, for
+// the parallel speed-up.
+func BenchmarkReconstruct1024Hogbom1Worker(b *testing.B) { benchReconstruct(b, DeconvHogbom, 1) }
 
 // BenchmarkReconstruct1024CottonSchwab is the same with major cycles.
-func BenchmarkReconstruct1024CottonSchwab(b *testing.B) { benchReconstruct(b, DeconvCottonSchwab) }
+func BenchmarkReconstruct1024CottonSchwab(b *testing.B) {
+	benchReconstruct(b, DeconvCottonSchwab, 0)
+}
 
 // BenchmarkGrid is gridding alone (174 096 visibilities onto a 1280² grid).
 func BenchmarkGrid(b *testing.B) {

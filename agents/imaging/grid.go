@@ -240,30 +240,54 @@ func (gr *gridder) kernelWeights(u float64, kx []float64) int {
 }
 
 // grid convolves imaging-weighted data (nil = unit visibilities, for the
-// PSF) onto out (g*g, zeroed by the caller), with workers private grids.
+// PSF) onto out (g*g, zeroed by the caller). Workers own bands of grid
+// rows chosen to share the visibilities evenly; each scans every
+// visibility and adds only the kernel rows inside its band, so no private
+// grids are needed and every cell sums in visibility order (the result is
+// bit-identical for any number of workers).
 func (gr *gridder) grid(data []complex128, out []complex128) {
+	g, kw := gr.g, gr.kernel.Width
 	nw := gr.workers
-	if len(gr.iw) < 20000 {
+	if len(gr.iw) < 20000 || nw < 1 {
 		nw = 1
 	}
-	grids := make([][]complex128, nw)
-	grids[0] = out
+	// Row bands with about equal numbers of visibilities.
+	bounds := make([]int, nw+1)
+	bounds[nw] = g
+	if nw > 1 {
+		hist := make([]int, g)
+		total := 0
+		for i, w := range gr.iw {
+			if w != 0 {
+				hist[int(math.Floor(gr.gv[i]))+g/2]++
+				total++
+			}
+		}
+		acc, b := 0, 1
+		for y := 0; y < g && b < nw; y++ {
+			acc += hist[y]
+			if acc*nw >= b*total {
+				bounds[b] = y + 1
+				b++
+			}
+		}
+		for ; b < nw; b++ {
+			bounds[b] = g
+		}
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < nw; w++ {
-		if w > 0 {
-			grids[w] = make([]complex128, len(out))
-		}
 		wg.Add(1)
-		go func(w int) {
+		go func(ya, yb int) {
 			defer wg.Done()
-			dst := grids[w]
-			kw := gr.kernel.Width
 			kx := make([]float64, kw)
 			ky := make([]float64, kw)
-			g := gr.g
-			for i := w * len(gr.iw) / nw; i < (w+1)*len(gr.iw)/nw; i++ {
-				wt := gr.iw[i]
+			for i, wt := range gr.iw {
 				if wt == 0 {
+					continue
+				}
+				y0 := int(math.Floor(gr.gv[i]-float64(kw)/2)) + 1 + g/2
+				if y0+kw <= ya || y0 >= yb {
 					continue
 				}
 				val := complex(wt, 0)
@@ -271,28 +295,22 @@ func (gr *gridder) grid(data []complex128, out []complex128) {
 					val = data[i] * complex(wt, 0)
 				}
 				x0 := gr.kernelWeights(gr.gu[i], kx)
-				y0 := gr.kernelWeights(gr.gv[i], ky)
+				gr.kernelWeights(gr.gv[i], ky)
 				for jy, vy := range ky {
-					row := dst[(y0+jy)*g+x0 : (y0+jy)*g+x0+kw]
+					y := y0 + jy
+					if y < ya || y >= yb {
+						continue
+					}
+					row := out[y*g+x0 : y*g+x0+kw]
 					vr, vi := real(val)*vy, imag(val)*vy
 					for jx, vx := range kx {
 						row[jx] += complex(vr*vx, vi*vx)
 					}
 				}
 			}
-		}(w)
+		}(bounds[w], bounds[w+1])
 	}
 	wg.Wait()
-	if nw > 1 {
-		parallelRange(len(out), gr.workers, func(a, b int) {
-			for w := 1; w < nw; w++ {
-				src := grids[w]
-				for i := a; i < b; i++ {
-					out[i] += src[i]
-				}
-			}
-		})
-	}
 }
 
 // checkerboard multiplies cell (x, y) by (-1)^(x+y), which moves the

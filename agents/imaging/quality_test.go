@@ -57,6 +57,14 @@ func TestPointSourceAccuracy(t *testing.T) {
 				if res.RMS > 1.2*sigma {
 					t.Errorf("residual rms %.4g > 1.2 x theoretical %.4g", res.RMS, sigma)
 				}
+				rmax := 0.0
+				for _, p := range res.Residual.Pix {
+					rmax = math.Max(rmax, math.Abs(p))
+				}
+				t.Logf("max |residual| = %.2f sigma", rmax/sigma)
+				if rmax > 5*sigma {
+					t.Errorf("residual reaches %.2f sigma (> 5)", rmax/sigma)
+				}
 				if res.RMS < 0.7*sigma {
 					t.Errorf("residual rms %.4g implausibly below theoretical %.4g", res.RMS, sigma)
 				}
