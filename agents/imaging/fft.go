@@ -16,33 +16,50 @@ func FFT2(grid []complex128, n int, inverse bool, workers int) error {
 	if n < 1 || len(grid) != n*n {
 		return fmt.Errorf("%w: FFT2 grid has %d cells, want n*n = %d", ErrInput, len(grid), n*n)
 	}
+	fftRows(grid, n, inverse, workers, 0, n, true)
+	transpose(grid, n, workers)
+	fftRows(grid, n, inverse, workers, 0, n, false)
+	transpose(grid, n, workers)
+	return nil
+}
+
+// fftRows transforms rows [ya, yb) of the n×n grid in place, split over
+// workers. With skipZero, all-zero rows (common in a uv grid) are left
+// alone: their transform is zero.
+func fftRows(grid []complex128, n int, inverse bool, workers, ya, yb int, skipZero bool) {
 	if workers < 1 {
 		workers = 1
 	}
-	rows := func() {
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				t := fourier.NewCmplxFFT(n)
-				for y := w * n / workers; y < (w+1)*n/workers; y++ {
-					row := grid[y*n : (y+1)*n]
-					if inverse {
-						t.Sequence(row, row)
-					} else {
-						t.Coefficients(row, row)
-					}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			t := fourier.NewCmplxFFT(n)
+			span := yb - ya
+			for y := ya + w*span/workers; y < ya+(w+1)*span/workers; y++ {
+				row := grid[y*n : (y+1)*n]
+				if skipZero && allZero(row) {
+					continue
 				}
-			}(w)
-		}
-		wg.Wait()
+				if inverse {
+					t.Sequence(row, row)
+				} else {
+					t.Coefficients(row, row)
+				}
+			}
+		}(w)
 	}
-	rows()
-	transpose(grid, n, workers)
-	rows()
-	transpose(grid, n, workers)
-	return nil
+	wg.Wait()
+}
+
+func allZero(row []complex128) bool {
+	for _, v := range row {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // transpose transposes the n×n matrix in place, in 32×32 blocks.

@@ -331,18 +331,24 @@ func checkerboard(a []complex128, g, workers int) {
 // half of the visibilities is implicit), divide by the correction.
 func (gr *gridder) toImage(grid []complex128, out []float64) {
 	g, n := gr.g, gr.n
-	checkerboard(grid, g, gr.workers)
-	_ = FFT2(grid, g, true, gr.workers)
 	off := (g - n) / 2
-	parallelRange(n, gr.workers, func(y0, y1 int) {
-		for y := y0; y < y1; y++ {
-			cy := gr.corr[y+off]
-			for x := 0; x < n; x++ {
-				v := real(grid[(y+off)*g+x+off])
+	checkerboard(grid, g, gr.workers)
+	// Pruned 2-D FFT: transform the non-empty rows, transpose, and
+	// transform only the rows (original columns) inside the crop; the
+	// result is read transposed.
+	fftRows(grid, g, true, gr.workers, 0, g, true)
+	transpose(grid, g, gr.workers)
+	fftRows(grid, g, true, gr.workers, off, off+n, false)
+	parallelRange(n, gr.workers, func(x0, x1 int) {
+		for x := x0; x < x1; x++ {
+			cx := gr.corr[x+off]
+			col := grid[(x+off)*g+off : (x+off)*g+off+n] // column x, rows y
+			for y, c := range col {
+				v := real(c)
 				if (x+y)&1 == 1 { // (-1)^((x+off)+(y+off)) = (-1)^(x+y)
 					v = -v
 				}
-				out[y*n+x] = 2 * v / (cy * gr.corr[x+off])
+				out[y*n+x] = 2 * v / (cx * gr.corr[y+off])
 			}
 		}
 	})
