@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/cosmic-horizons/horizons/agents"
 	"github.com/cosmic-horizons/horizons/backends"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// TotalGPUs is what Capacity reports as the cluster's GPUs; default
 	// MaxGPUs.
 	TotalGPUs int
+	// Agents are the agents the runner on the cluster can run (listed in
+	// Capabilities.Agents); default the three built-in agents.
+	Agents []string
 	// HTTPClient is the underlying client; nil means a pooled default.
 	HTTPClient *http.Client
 	// RetryMax is how many times a retryable call is retried; default 3.
@@ -133,6 +137,9 @@ func New(cfg *Config) (*Driver, error) {
 	}
 	if c.MaxGPUs < 0 || c.MaxMemoryMB < 0 || c.MaxWallTime < 0 || c.TotalGPUs < 0 {
 		return nil, fmt.Errorf("slurm: config limits must be >= 0 (MaxGPUs %d, MaxMemoryMB %d, MaxWallTime %s, TotalGPUs %d)", c.MaxGPUs, c.MaxMemoryMB, c.MaxWallTime, c.TotalGPUs)
+	}
+	if len(c.Agents) == 0 {
+		c.Agents = []string{agents.NameAlphaCal, agents.NameImageReconstruction, agents.NameAnomalyDetection}
 	}
 	if c.Command == "" {
 		c.Command = DefaultCommand
@@ -229,7 +236,7 @@ func (d *Driver) Capabilities(ctx context.Context) (backends.Capabilities, error
 	}
 	return backends.Capabilities{
 		MaxGPUs: d.cfg.MaxGPUs, MaxMemoryMB: d.cfg.MaxMemoryMB, MaxWallTime: d.cfg.MaxWallTime,
-		Cancel: true, Recover: true,
+		Cancel: true, Recover: true, Agents: append([]string(nil), d.cfg.Agents...),
 	}, nil
 }
 
