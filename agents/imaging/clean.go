@@ -62,7 +62,7 @@ func Hogbom(ctx context.Context, residual, psf, model *Image, cfg CleanConfig) (
 	// scan subtracts comp·psf shifted to (px, py) over rows [y0, y1) (comp
 	// may be 0 for a pure search) and returns the peak of those rows.
 	scan := func(y0, y1, px, py int, comp float64) peak {
-		best := peak{idx: -1}
+		bestIdx, bestAbs := -1, 0.0
 		for y := y0; y < y1; y++ {
 			row := res[y*n : (y+1)*n]
 			if comp != 0 {
@@ -77,12 +77,12 @@ func Hogbom(ctx context.Context, residual, psf, model *Image, cfg CleanConfig) (
 				}
 			}
 			for x, v := range row {
-				if a := math.Abs(v); a > best.abs {
-					best = peak{y*n + x, a}
+				if a := math.Abs(v); a > bestAbs {
+					bestAbs, bestIdx = a, y*n+x
 				}
 			}
 		}
-		return best
+		return peak{bestIdx, bestAbs}
 	}
 	step := func(px, py int, comp float64) peak {
 		if workers == 1 {

@@ -16,17 +16,17 @@ func FFT2(grid []complex128, n int, inverse bool, workers int) error {
 	if n < 1 || len(grid) != n*n {
 		return fmt.Errorf("%w: FFT2 grid has %d cells, want n*n = %d", ErrInput, len(grid), n*n)
 	}
-	fftRows(grid, n, inverse, workers, 0, n, true)
+	fftRows(grid, n, inverse, workers, 0, n, nil)
 	transpose(grid, n, workers)
-	fftRows(grid, n, inverse, workers, 0, n, false)
+	fftRows(grid, n, inverse, workers, 0, n, nil)
 	transpose(grid, n, workers)
 	return nil
 }
 
 // fftRows transforms rows [ya, yb) of the n×n grid in place, split over
-// workers. With skipZero, all-zero rows (common in a uv grid) are left
-// alone: their transform is zero.
-func fftRows(grid []complex128, n int, inverse bool, workers, ya, yb int, skipZero bool) {
+// workers. With use non-nil, rows y with !use[y] are known to be zero
+// (common in a uv grid) and are left alone: their transform is zero.
+func fftRows(grid []complex128, n int, inverse bool, workers, ya, yb int, use []bool) {
 	if workers < 1 {
 		workers = 1
 	}
@@ -39,7 +39,7 @@ func fftRows(grid []complex128, n int, inverse bool, workers, ya, yb int, skipZe
 			span := yb - ya
 			for y := ya + w*span/workers; y < ya+(w+1)*span/workers; y++ {
 				row := grid[y*n : (y+1)*n]
-				if skipZero && allZero(row) {
+				if use != nil && !use[y] {
 					continue
 				}
 				if inverse {
@@ -51,15 +51,6 @@ func fftRows(grid []complex128, n int, inverse bool, workers, ya, yb int, skipZe
 		}(w)
 	}
 	wg.Wait()
-}
-
-func allZero(row []complex128) bool {
-	for _, v := range row {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // transpose transposes the n×n matrix in place, in 32×32 blocks.

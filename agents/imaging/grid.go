@@ -91,6 +91,7 @@ type gridder struct {
 	workers int
 	gu, gv  []float64 // grid coordinates relative to the centre, cells
 	iw      []float64 // imaging weight, 0 = not gridded
+	rows    []bool    // grid rows touched by some visibility
 	natural []float64 // natural weight
 	dropped int
 }
@@ -171,6 +172,7 @@ func newGridder(vis *Vis, c Config, k *Kernel) (*gridder, error) {
 	default:
 		return nil, fmt.Errorf("%w: weighting = %q: must be natural, uniform or briggs", ErrConfig, c.Weighting)
 	}
+	gr.markRows()
 	return gr, nil
 }
 
@@ -187,6 +189,7 @@ func (gr *gridder) doubled() *gridder {
 	for i := range gr.gu {
 		d.gu[i], d.gv[i] = 2*gr.gu[i], 2*gr.gv[i]
 	}
+	d.markRows()
 	return &d
 }
 
@@ -201,8 +204,8 @@ func (gr *gridder) psfPeak() float64 {
 		if w == 0 {
 			continue
 		}
-		gr.kernelWeights(gr.gu[i], kx)
-		gr.kernelWeights(gr.gv[i], ky)
+		gr.kernelWeights(gr.gu[i], kx, false)
+		gr.kernelWeights(gr.gv[i], ky, false)
 		sx, sy := 0.0, 0.0
 		for j := range kx {
 			sx += kx[j]
@@ -229,14 +232,37 @@ func (gr *gridder) theoreticalNoise() float64 {
 }
 
 // kernelWeights fills kx with the kernel at the W cells around coordinate
-// u (relative to the grid centre) and returns the first cell index.
-func (gr *gridder) kernelWeights(u float64, kx []float64) int {
+// u (relative to the grid centre) and returns the first cell index. With
+// signed, cell c's weight is multiplied by (-1)^c: applied on both axes
+// this is the checkerboard that puts the FFT's origin at the grid centre,
+// folded into the kernel so the grid needs no extra pass.
+func (gr *gridder) kernelWeights(u float64, kx []float64, signed bool) int {
 	w := gr.kernel.Width
 	j0 := int(math.Floor(u-float64(w)/2)) + 1
+	c0 := j0 + gr.g/2
 	for j := range kx {
-		kx[j] = gr.kernel.lookup(float64(j0+j) - u)
+		v := gr.kernel.lookup(float64(j0+j) - u)
+		if signed && (c0+j)&1 == 1 {
+			v = -v
+		}
+		kx[j] = v
 	}
-	return j0 + gr.g/2
+	return c0
+}
+
+// markRows records which grid rows any gridded visibility touches.
+func (gr *gridder) markRows() {
+	gr.rows = make([]bool, gr.g)
+	kw := gr.kernel.Width
+	for i, w := range gr.iw {
+		if w == 0 {
+			continue
+		}
+		y0 := int(math.Floor(gr.gv[i]-float64(kw)/2)) + 1 + gr.g/2
+		for y := y0; y < y0+kw; y++ {
+			gr.rows[y] = true
+		}
+	}
 }
 
 // grid convolves imaging-weighted data (nil = unit visibilities, for the
@@ -294,8 +320,8 @@ func (gr *gridder) grid(data []complex128, out []complex128) {
 				if data != nil {
 					val = data[i] * complex(wt, 0)
 				}
-				x0 := gr.kernelWeights(gr.gu[i], kx)
-				gr.kernelWeights(gr.gv[i], ky)
+				x0 := gr.kernelWeights(gr.gu[i], kx, true)
+				gr.kernelWeights(gr.gv[i], ky, true)
 				for jy, vy := range ky {
 					y := y0 + jy
 					if y < ya || y >= yb {
@@ -313,32 +339,19 @@ func (gr *gridder) grid(data []complex128, out []complex128) {
 	wg.Wait()
 }
 
-// checkerboard multiplies cell (x, y) by (-1)^(x+y), which moves the
-// transform's origin to the grid centre (g even).
-func checkerboard(a []complex128, g, workers int) {
-	parallelRange(g, workers, func(y0, y1 int) {
-		for y := y0; y < y1; y++ {
-			row := a[y*g : (y+1)*g]
-			for x := 1 - y&1; x < g; x += 2 {
-				row[x] = -row[x]
-			}
-		}
-	})
-}
-
 // toImage turns a uv grid into the (unnormalised) grid-corrected image:
 // centre, inverse FFT, centre, crop to n×n, take 2 Re (the Hermitian
 // half of the visibilities is implicit), divide by the correction.
 func (gr *gridder) toImage(grid []complex128, out []float64) {
 	g, n := gr.g, gr.n
 	off := (g - n) / 2
-	checkerboard(grid, g, gr.workers)
-	// Pruned 2-D FFT: transform the non-empty rows, transpose, and
+	// The grid is already multiplied by the checkerboard (see
+	// kernelWeights). Pruned 2-D FFT: transform the non-empty rows, transpose, and
 	// transform only the rows (original columns) inside the crop; the
 	// result is read transposed.
-	fftRows(grid, g, true, gr.workers, 0, g, true)
+	fftRows(grid, g, true, gr.workers, 0, g, gr.rows)
 	transpose(grid, g, gr.workers)
-	fftRows(grid, g, true, gr.workers, off, off+n, false)
+	fftRows(grid, g, true, gr.workers, off, off+n, nil)
 	parallelRange(n, gr.workers, func(x0, x1 int) {
 		for x := x0; x < x1; x++ {
 			cx := gr.corr[x+off]
@@ -361,18 +374,27 @@ func (gr *gridder) degrid(model []float64, out []complex128) {
 	g, n := gr.g, gr.n
 	off := (g - n) / 2
 	buf := make([]complex128, g*g)
+	used := make([]bool, g)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
 			m := model[y*n+x]
 			if m == 0 {
 				continue
 			}
-			buf[(y+off)*g+x+off] = complex(m/(gr.corr[y+off]*gr.corr[x+off]), 0)
+			v := m / (gr.corr[y+off] * gr.corr[x+off])
+			if (x+y)&1 == 1 { // checkerboard (-1)^((x+off)+(y+off))
+				v = -v
+			}
+			buf[(y+off)*g+x+off] = complex(v, 0)
+			used[y+off] = true
 		}
 	}
-	checkerboard(buf, g, gr.workers)
-	_ = FFT2(buf, g, false, gr.workers)
-	checkerboard(buf, g, gr.workers)
+	// 2-D forward FFT skipping empty model rows; the output checkerboard
+	// is folded into the interpolation weights below.
+	fftRows(buf, g, false, gr.workers, 0, g, used)
+	transpose(buf, g, gr.workers)
+	fftRows(buf, g, false, gr.workers, 0, g, nil)
+	transpose(buf, g, gr.workers)
 	parallelRange(len(out), gr.workers, func(a, b int) {
 		kw := gr.kernel.Width
 		kx := make([]float64, kw)
@@ -382,8 +404,8 @@ func (gr *gridder) degrid(model []float64, out []complex128) {
 				out[i] = 0
 				continue
 			}
-			x0 := gr.kernelWeights(gr.gu[i], kx)
-			y0 := gr.kernelWeights(gr.gv[i], ky)
+			x0 := gr.kernelWeights(gr.gu[i], kx, true)
+			y0 := gr.kernelWeights(gr.gv[i], ky, true)
 			var acc complex128
 			for jy, vy := range ky {
 				row := buf[(y0+jy)*g+x0 : (y0+jy)*g+x0+kw]
