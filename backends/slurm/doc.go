@@ -12,12 +12,17 @@
 //
 // # API versions
 //
-// This version speaks OpenAPI v0.0.38 (Slurm 22.05, as Debian 12 ships it).
-// Its shapes: job_state is a string, exit_code a raw wait(2) status (exit 3
-// arrives as 768, a job killed by signal 9 as 9), environment a non-empty
-// object, and many scalars null. v0.0.41+ shapes (state flag arrays,
-// {set, infinite, number} structs, environment as a list) are not done yet;
-// New rejects any other Config.APIVersion.
+// Config.APIVersion selects the OpenAPI plugin: v0.0.38 (Slurm 22.05, as
+// Debian 12 ships it; tested against recorded responses of a real 22.05
+// cluster) or v0.0.41 (Slurm 24.05; request bodies checked against the
+// published OpenAPI document, responses decoded from shapes that document
+// declares, not yet from a live server). v0.0.38: job_state is a string,
+// exit_code a raw wait(2) status (exit 3 arrives as 768, a job killed by
+// signal 9 as 9), the environment a non-empty object, many scalars null.
+// v0.0.41: the script inside the job, job_state an array of flags,
+// exit_code an object with return_code and signal, numbers as
+// {set, infinite, number} structs, the environment a list of K=V, GPUs as
+// tres_per_node. [Job] decodes either generation.
 //
 // # Submitting
 //

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,8 +117,8 @@ func New(cfg *Config) (*Driver, error) {
 	if c.APIVersion == "" {
 		c.APIVersion = DefaultAPIVersion
 	}
-	if c.APIVersion != "v0.0.38" {
-		return nil, fmt.Errorf("slurm: config field APIVersion is %q; this version supports v0.0.38 only", c.APIVersion)
+	if c.APIVersion != "v0.0.38" && c.APIVersion != "v0.0.41" {
+		return nil, fmt.Errorf("slurm: config field APIVersion is %q; supported: v0.0.38 (Slurm 22.05) and v0.0.41 (Slurm 24.05)", c.APIVersion)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -409,7 +410,7 @@ func (d *Driver) Ping(ctx context.Context) error {
 			Ping     string `json:"ping"`
 		} `json:"pings"`
 	}
-	if err := d.call(ctx, http.MethodGet, "/ping", nil, &out); err != nil {
+	if err := d.call(ctx, http.MethodGet, d.listPath("/ping"), nil, &out); err != nil {
 		return err
 	}
 	for _, p := range out.Pings {
@@ -448,8 +449,52 @@ func (d *Driver) BatchScript(t backends.Task) (script string, job json.RawMessag
 	if err != nil {
 		return "", nil, err
 	}
-	b, err := json.Marshal(s.Job)
+	b, err := json.Marshal(d.body(s)["job"])
 	return s.Script, b, err
+}
+
+// listPath adds the trailing slash v0.0.41 declares for collection paths.
+func (d *Driver) listPath(p string) string {
+	if d.cfg.APIVersion == "v0.0.38" {
+		return p
+	}
+	return p + "/"
+}
+
+// body shapes a submission for the configured API version: v0.0.38 has
+// the script beside the job and the environment as an object; v0.0.41
+// has the script inside the job, the environment as a list of K=V, numbers
+// as {set, number} structs and GPUs as tres_per_node.
+func (d *Driver) body(s jobSubmission) map[string]any {
+	if d.cfg.APIVersion == "v0.0.38" {
+		return map[string]any{"script": s.Script, "job": s.Job}
+	}
+	j := s.Job
+	env := make([]string, 0, len(j.Environment))
+	for k, v := range j.Environment {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	job := map[string]any{
+		"script":                    s.Script,
+		"name":                      j.Name,
+		"current_working_directory": j.CurrentWorkingDirectory,
+		"standard_output":           j.StandardOutput,
+		"standard_error":            j.StandardError,
+		"environment":               env,
+		"time_limit":                map[string]any{"set": true, "infinite": false, "number": j.TimeLimit},
+		"comment":                   j.Comment,
+	}
+	if j.Partition != "" {
+		job["partition"] = j.Partition
+	}
+	if j.MemoryPerNode > 0 {
+		job["memory_per_node"] = map[string]any{"set": true, "infinite": false, "number": j.MemoryPerNode}
+	}
+	if j.Gres != "" {
+		job["tres_per_node"] = "gres/" + j.Gres
+	}
+	return map[string]any{"job": job}
 }
 
 func (d *Driver) submission(t backends.Task) (jobSubmission, error) {
@@ -518,7 +563,7 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	var out struct {
 		JobID *int64 `json:"job_id"`
 	}
-	if err := d.call(ctx, http.MethodPost, "/job/submit", sub, &out); err != nil {
+	if err := d.call(ctx, http.MethodPost, "/job/submit", d.body(sub), &out); err != nil {
 		return backends.Handle{}, fmt.Errorf("slurm: submit task %s: %w", t.ID, err)
 	}
 	if out.JobID == nil || *out.JobID <= 0 {
@@ -699,7 +744,7 @@ func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
 	var out struct {
 		Jobs []Job `json:"jobs"`
 	}
-	if err := d.call(ctx, http.MethodGet, "/jobs", nil, &out); err != nil {
+	if err := d.call(ctx, http.MethodGet, d.listPath("/jobs"), nil, &out); err != nil {
 		return backends.Capacity{}, err
 	}
 	c := backends.Capacity{TotalGPUs: d.cfg.TotalGPUs, FreeSlots: -1}
