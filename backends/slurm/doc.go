@@ -12,7 +12,8 @@
 //
 // # API versions
 //
-// Config.APIVersion selects the OpenAPI plugin: v0.0.38 (Slurm 22.05, as
+// Config.APIVersion selects the OpenAPI plugin, or "auto" to read the
+// server's /openapi/v3 document on first use ([Driver.Detect]): v0.0.38 (Slurm 22.05, as
 // Debian 12 ships it; tested against recorded responses of a real 22.05
 // cluster) or v0.0.41 (Slurm 24.05; request bodies checked against the
 // published OpenAPI document, responses decoded from shapes that document

@@ -42,8 +42,9 @@ type Config struct {
 	Name string
 	// URL is slurmrestd's base URL, e.g. http://127.0.0.1:6820. Required.
 	URL string
-	// APIVersion is the OpenAPI plugin version; default and only value
-	// supported so far "v0.0.38".
+	// APIVersion is the OpenAPI plugin version: "v0.0.38" (the default),
+	// "v0.0.41", or "auto" to read /openapi/v3 on first use and take the
+	// newest of those the server offers.
 	APIVersion string
 	// UserName is sent as X-SLURM-USER-NAME. Required.
 	UserName string
@@ -96,6 +97,7 @@ type Config struct {
 type Driver struct {
 	cfg  Config
 	base string
+	ver  string // resolved API version; "" until detected
 	http *retryablehttp.Client
 	log  *slog.Logger
 
@@ -117,8 +119,8 @@ func New(cfg *Config) (*Driver, error) {
 	if c.APIVersion == "" {
 		c.APIVersion = DefaultAPIVersion
 	}
-	if c.APIVersion != "v0.0.38" && c.APIVersion != "v0.0.41" {
-		return nil, fmt.Errorf("slurm: config field APIVersion is %q; supported: v0.0.38 (Slurm 22.05) and v0.0.41 (Slurm 24.05)", c.APIVersion)
+	if c.APIVersion != "v0.0.38" && c.APIVersion != "v0.0.41" && c.APIVersion != "auto" {
+		return nil, fmt.Errorf("slurm: config field APIVersion is %q; supported: v0.0.38 (Slurm 22.05), v0.0.41 (Slurm 24.05) or auto", c.APIVersion)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -186,7 +188,8 @@ func New(cfg *Config) (*Driver, error) {
 	}
 	return &Driver{
 		cfg:  c,
-		base: strings.TrimRight(c.URL, "/") + "/slurm/" + c.APIVersion,
+		base: strings.TrimRight(c.URL, "/"),
+		ver:  strings.TrimPrefix(c.APIVersion, "auto"),
 		http: rc,
 		log:  log,
 		gpus: map[string]int{},
@@ -312,7 +315,15 @@ func (d *Driver) call(ctx context.Context, method, p string, body, out any) erro
 		}
 		raw = b
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, d.base+p, raw)
+	full := d.base + p
+	if !strings.HasPrefix(p, "/openapi") {
+		ver, err := d.version(ctx)
+		if err != nil {
+			return err
+		}
+		full = d.base + "/slurm/" + ver + p
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, full, raw)
 	if err != nil {
 		return fmt.Errorf("slurm: %s %s: %w", method, p, err)
 	}
@@ -410,6 +421,9 @@ func (d *Driver) Ping(ctx context.Context) error {
 			Ping     string `json:"ping"`
 		} `json:"pings"`
 	}
+	if _, err := d.version(ctx); err != nil {
+		return err
+	}
 	if err := d.call(ctx, http.MethodGet, d.listPath("/ping"), nil, &out); err != nil {
 		return err
 	}
@@ -455,7 +469,7 @@ func (d *Driver) BatchScript(t backends.Task) (script string, job json.RawMessag
 
 // listPath adds the trailing slash v0.0.41 declares for collection paths.
 func (d *Driver) listPath(p string) string {
-	if d.cfg.APIVersion == "v0.0.38" {
+	if d.current() == "v0.0.38" {
 		return p
 	}
 	return p + "/"
@@ -466,7 +480,7 @@ func (d *Driver) listPath(p string) string {
 // has the script inside the job, the environment as a list of K=V, numbers
 // as {set, number} structs and GPUs as tres_per_node.
 func (d *Driver) body(s jobSubmission) map[string]any {
-	if d.cfg.APIVersion == "v0.0.38" {
+	if d.current() != "v0.0.41" {
 		return map[string]any{"script": s.Script, "job": s.Job}
 	}
 	j := s.Job
@@ -558,6 +572,9 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	}
 	sub, err := d.submission(t)
 	if err != nil {
+		return backends.Handle{}, err
+	}
+	if _, err := d.version(ctx); err != nil {
 		return backends.Handle{}, err
 	}
 	var out struct {
@@ -744,6 +761,9 @@ func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
 	var out struct {
 		Jobs []Job `json:"jobs"`
 	}
+	if _, err := d.version(ctx); err != nil {
+		return backends.Capacity{}, err
+	}
 	if err := d.call(ctx, http.MethodGet, d.listPath("/jobs"), nil, &out); err != nil {
 		return backends.Capacity{}, err
 	}
@@ -794,3 +814,51 @@ func (d *Driver) ReadResult(jobID string) (json.RawMessage, error) {
 }
 
 var _ backends.Driver = (*Driver)(nil)
+
+// current returns the resolved API version, or "" before detection.
+func (d *Driver) current() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ver
+}
+
+// version returns the API version, detecting it on first use when the
+// configuration says auto.
+func (d *Driver) version(ctx context.Context) (string, error) {
+	if v := d.current(); v != "" {
+		return v, nil
+	}
+	v, err := d.Detect(ctx)
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.ver = v
+	d.mu.Unlock()
+	d.log.Info("slurmrestd API version detected", "version", v)
+	return v, nil
+}
+
+// Detect reads the server's OpenAPI document (/openapi/v3) and returns the
+// newest API version this client speaks that the server serves.
+func (d *Driver) Detect(ctx context.Context) (string, error) {
+	var doc struct {
+		Paths map[string]json.RawMessage `json:"paths"`
+	}
+	if err := d.call(ctx, http.MethodGet, "/openapi/v3", nil, &doc); err != nil {
+		return "", fmt.Errorf("slurm: detect API version: %w", err)
+	}
+	var served []string
+	for _, v := range []string{"v0.0.41", "v0.0.38"} {
+		for p := range doc.Paths {
+			if strings.HasPrefix(p, "/slurm/"+v+"/") {
+				served = append(served, v)
+				break
+			}
+		}
+	}
+	if len(served) == 0 {
+		return "", fmt.Errorf("%w: slurmrestd at %s serves none of v0.0.41, v0.0.38 (start it with -s openapi/v0.0.38 or newer)", backends.ErrUnavailable, d.cfg.URL)
+	}
+	return served[0], nil
+}

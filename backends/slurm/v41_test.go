@@ -212,3 +212,42 @@ func TestDecodeV41Job(t *testing.T) {
 		t.Errorf("bad time_limit: %v", err)
 	}
 }
+
+func TestDetectVersion(t *testing.T) {
+	for _, c := range []struct {
+		spec, want string
+	}{{"openapi-v0.0.38.json", "v0.0.38"}, {"openapi-v0.0.41.json", "v0.0.41"}} {
+		doc, err := os.ReadFile(filepath.Join("testdata", c.spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			paths = append(paths, r.URL.Path)
+			if r.Header.Get("X-SLURM-USER-TOKEN") != token {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			switch {
+			case r.URL.Path == "/openapi/v3":
+				w.Write(doc)
+			case strings.HasSuffix(r.URL.Path, "/job/submit"):
+				w.Write([]byte(`{"meta":{},"errors":[],"job_id":3}`))
+			default:
+				w.WriteHeader(http.StatusNotFound)
+			}
+		}))
+		d, err := slurm.New(&slurm.Config{URL: srv.URL, UserName: user, Token: token, WorkDir: "/w", APIVersion: "auto", MaxGPUs: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Submit(context.Background(), task); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		want := []string{"/openapi/v3", "/slurm/" + c.want + "/job/submit"}
+		if strings.Join(paths, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: requests %v, want %v", c.spec, paths, want)
+		}
+	}
+}
