@@ -862,3 +862,17 @@ func (d *Driver) Detect(ctx context.Context) (string, error) {
 	}
 	return served[0], nil
 }
+
+// LogValue logs the configuration without the token.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("url", c.URL), slog.String("api_version", c.APIVersion), slog.String("user", c.UserName),
+		slog.Bool("token_set", c.Token != "" || c.TokenFunc != nil), slog.String("partition", c.Partition),
+		slog.String("work_dir", c.WorkDir), slog.Int("max_gpus", c.MaxGPUs))
+}
+
+// String describes the configuration without the token, so that %v and %+v
+// never print it.
+func (c Config) String() string {
+	return fmt.Sprintf("slurm.Config{URL:%s APIVersion:%s UserName:%s Token:[redacted] Partition:%s WorkDir:%s}", c.URL, c.APIVersion, c.UserName, c.Partition, c.WorkDir)
+}

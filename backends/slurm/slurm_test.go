@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -452,6 +453,20 @@ func TestWaitStatus(t *testing.T) {
 	for raw, want := range map[int][2]int{0: {0, 0}, 256: {1, 0}, 768: {3, 0}, 65280: {255, 0}, 9: {137, 9}, 15: {143, 15}, 10: {138, 10}} {
 		if e, s := slurm.WaitStatus(raw); e != want[0] || s != want[1] {
 			t.Errorf("WaitStatus(%d) = %d, %d; want %d, %d", raw, e, s, want[0], want[1])
+		}
+	}
+}
+
+func TestConfigNeverPrintsToken(t *testing.T) {
+	c := slurm.Config{URL: "http://h:1", UserName: "u", Token: token, WorkDir: "/w"}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", c)
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%v", &c), logs.String()} {
+		if strings.Contains(s, token) {
+			t.Errorf("token printed: %s", s)
+		}
+		if !strings.Contains(s, "http://h:1") {
+			t.Errorf("config print lacks the URL: %s", s)
 		}
 	}
 }
