@@ -72,15 +72,18 @@ func datasetSeed(id string, seed int64) int64 {
 func DatasetConfig(imageSize int, cellArcsec float64, seed int64) *synth.VisConfig {
 	n := 4 + int(uint64(seed)%5)
 	nvis := float64(31 * 351 * 16)
+	radius := 0.3 * float64(imageSize) * cellArcsec
+	// Keep sources a few beams (about 2.3 arcsec) apart, or as far apart
+	// as a tiny field allows.
+	sep := math.Min(math.Max(8, 0.05*float64(imageSize)*cellArcsec), radius/2)
 	return &synth.VisConfig{
 		DurationH: 0.5, IntegrationS: 60, Channels: 16,
-		NoiseSigmaJy:      120e-6 * math.Sqrt(nvis),
-		NumSources:        n,
-		FluxMinJy:         0.001,
-		FluxMaxJy:         0.05,
-		FieldRadiusArcsec: 0.3 * float64(imageSize) * cellArcsec,
-		// Keep sources a few beams apart (beam about 2.3 arcsec).
-		MinSeparationArcsec: math.Max(8, 0.05*float64(imageSize)*cellArcsec),
+		NoiseSigmaJy:        120e-6 * math.Sqrt(nvis),
+		NumSources:          n,
+		FluxMinJy:           0.001,
+		FluxMaxJy:           0.05,
+		FieldRadiusArcsec:   radius,
+		MinSeparationArcsec: sep,
 		ExtendedFraction:    0.25,
 	}
 }
