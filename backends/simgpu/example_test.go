@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cosmic-horizons/horizons/agents"
@@ -82,4 +83,30 @@ func ExampleDriver_Usage() {
 	// Output:
 	// node-0/0 task="img" util=1.00 mem=4000/40960 MB
 	// node-0/1 task="" util=0.00 mem=0/40960 MB
+}
+
+// Seeded failure injection: which tasks fail, when and how depends only on
+// the seed and the task ids, so a run can be replayed exactly.
+func ExampleConfig_failureRate() {
+	ctx := context.Background()
+	clock := simgpu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, _ := simgpu.New(&simgpu.Config{Clock: clock, FailureRate: 0.5, Seed: 42, DatasetGB: func(string) float64 { return 10 }})
+	defer d.Close()
+	var hs []backends.Handle
+	for i := range 6 {
+		h, _ := d.Submit(ctx, backends.Task{ID: fmt.Sprintf("task-%d", i), Agent: agents.NameAlphaCal, DatasetID: "x", GPUs: 1})
+		hs = append(hs, h)
+	}
+	clock.Advance(time.Hour)
+	for i, h := range hs {
+		st, _ := d.Status(ctx, h)
+		fmt.Println(strings.TrimSpace(fmt.Sprintf("task-%d %s %s", i, st.State, st.Message)))
+	}
+	// Output:
+	// task-0 COMPLETED
+	// task-1 COMPLETED
+	// task-2 FAILED simulated preemption on node-0 at 59% of the run
+	// task-3 FAILED simulated node-loss on node-0 at 29% of the run
+	// task-4 FAILED simulated preemption on node-1 at 21% of the run
+	// task-5 FAILED simulated preemption on node-1 at 87% of the run
 }

@@ -138,7 +138,6 @@ type Driver struct {
 	running map[*task]struct{}
 	gpus    [][]*task      // [node][gpu] -> running task or nil
 	history [][][]interval // [node][gpu] -> occupancy, oldest first
-	cpuRuns int
 }
 
 type gpuRef struct{ node, index int }
@@ -520,9 +519,6 @@ func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
 		}
 		d.history[g.node][g.index] = h
 	}
-	if len(gpus) == 0 {
-		d.cpuRuns++
-	}
 	end, state, frac := tk.modelled, backends.TaskCompleted, 1.0
 	if tk.failAt > 0 {
 		if f := time.Duration(float64(tk.modelled) * tk.failAt); f < end {
@@ -659,9 +655,6 @@ func (d *Driver) releaseLocked(tk *task) {
 		if n := len(h); n > 0 && h[n-1].tk == tk {
 			h[n-1].end = d.simNow
 		}
-	}
-	if tk.state == backends.TaskRunning && len(tk.gpus) == 0 {
-		d.cpuRuns--
 	}
 	delete(d.running, tk)
 }
