@@ -2,9 +2,11 @@ package imaging_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 
+	"github.com/cosmic-horizons/horizons/agents"
 	"github.com/cosmic-horizons/horizons/agents/imaging"
 	"github.com/cosmic-horizons/horizons/agents/synth"
 )
@@ -49,4 +51,20 @@ func ExampleChoose() {
 	// Output:
 	// cotton-schwab / mtmfs
 	// hogbom / hogbom
+}
+
+// ExampleNewAgent runs the ImageReconstruction agent on the synthetic
+// dataset derived from a VLASS-style dataset id.
+func ExampleNewAgent() {
+	a := imaging.NewAgent()
+	params, err := a.ValidateParams(json.RawMessage(`{"image_size":128,"cell_arcsec":0.8}`))
+	if err != nil {
+		panic(err)
+	}
+	out, err := a.Run(context.Background(), agents.Input{DatasetID: "VLASS2.1.ql.T10t02.J005000-023000", Params: params, Seed: 7}, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(a.Name(), "recovered", out.Metrics["truth_recovered"], "of", out.Metrics["truth_sources"], "sources")
+	// Output: image-reconstruction recovered 8 of 8 sources
 }

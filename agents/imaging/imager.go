@@ -185,29 +185,44 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Component is one clean component (summed per pixel).
 type Component struct {
-	X    int     `json:"x"`
-	Y    int     `json:"y"`
+	// X and Y are the pixel.
+	X int `json:"x"`
+	Y int `json:"y"`
+	// Flux is the summed component flux in Jy.
 	Flux float64 `json:"flux_jy"`
 }
 
 // Timings breaks an imaging run down by stage.
 type Timings struct {
+	// Weighting covers grid coordinates and imaging weights.
 	Weighting time.Duration `json:"weighting_ns"`
-	Gridding  time.Duration `json:"gridding_ns"`
-	FFT       time.Duration `json:"fft_ns"`
-	Clean     time.Duration `json:"clean_ns"`
-	Degrid    time.Duration `json:"degrid_ns"`
-	Restore   time.Duration `json:"restore_ns"`
+	// Gridding and FFT cover every image made (PSF, dirty, and the
+	// residual of each major cycle), including grid correction.
+	Gridding time.Duration `json:"gridding_ns"`
+	FFT      time.Duration `json:"fft_ns"`
+	// Clean is the minor cycles (and rms estimates) only.
+	Clean time.Duration `json:"clean_ns"`
+	// Degrid is the model prediction of the major cycles.
+	Degrid time.Duration `json:"degrid_ns"`
+	// Restore is the convolution with the restoring beam.
+	Restore time.Duration `json:"restore_ns"`
 }
 
 // Result is the outcome of [Reconstruct]. Images are in Jy/beam except
 // Model (Jy per pixel).
 type Result struct {
-	Config                                Config
+	// Config is the configuration with defaults applied.
+	Config Config
+	// Dirty, PSF (peak 1 at the centre), Model (clean components),
+	// Residual and Restored (model convolved with Beam plus residual).
 	Dirty, PSF, Model, Residual, Restored *Image
-	Beam                                  Beam
-	Components                            []Component
-	Iterations, MajorCycles               int
+	// Beam is the restoring beam fitted to the PSF main lobe.
+	Beam Beam
+	// Components are the non-zero model pixels.
+	Components []Component
+	// Iterations counts minor-cycle iterations, MajorCycles the
+	// Cotton–Schwab major cycles (1 for Högbom).
+	Iterations, MajorCycles int
 	// RMS is the robust rms of the residual; Peak the maximum of the
 	// restored image; Threshold the last stopping threshold used.
 	RMS, Peak, Threshold float64
@@ -223,7 +238,8 @@ type Result struct {
 	Deconvolver string
 	// Gridded and Dropped count visibilities used and outside the grid.
 	Gridded, Dropped int
-	Timings          Timings
+	// Timings break the run down by stage.
+	Timings Timings
 }
 
 type imager struct {
