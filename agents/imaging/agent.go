@@ -131,10 +131,10 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 	switch p.Deconvolver {
 	case "", DeconvAuto:
 		cfg.Deconvolver = DeconvAuto
-	case DeconvHogbom, DeconvCottonSchwab, DeconvNone:
+	case DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvNone:
 		cfg.Deconvolver = p.Deconvolver
 		choice = Choice{Deconvolver: p.Deconvolver, Recommended: p.Deconvolver, Reason: "deconvolver " + p.Deconvolver + " requested"}
-	case "clark", "multiscale":
+	case "multiscale":
 		cfg.Deconvolver = DeconvCottonSchwab
 		choice = Choice{Deconvolver: DeconvCottonSchwab, Recommended: p.Deconvolver,
 			Reason: fmt.Sprintf("deconvolver %s requested but not implemented in this package; ran cotton-schwab, its nearest implemented relative", p.Deconvolver)}

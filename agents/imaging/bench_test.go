@@ -58,6 +58,9 @@ func BenchmarkReconstruct1024CottonSchwab(b *testing.B) {
 	benchReconstruct(b, DeconvCottonSchwab, 0)
 }
 
+// BenchmarkReconstruct1024Clark uses Clark minor cycles in the major cycles.
+func BenchmarkReconstruct1024Clark(b *testing.B) { benchReconstruct(b, DeconvClark, 0) }
+
 // BenchmarkGrid is gridding alone (174 096 visibilities onto a 1280² grid).
 func BenchmarkGrid(b *testing.B) {
 	vis := benchVis(b)

@@ -22,8 +22,8 @@ type Features struct {
 
 // Choice is the outcome of [Choose].
 type Choice struct {
-	// Deconvolver is the algorithm this package will run (hogbom or
-	// cotton-schwab).
+	// Deconvolver is the algorithm this package will run (hogbom,
+	// cotton-schwab or clark).
 	Deconvolver string `json:"deconvolver"`
 	// Recommended is the algorithm the rules recommend; it differs from
 	// Deconvolver when the recommended one (multiscale, mtmfs) is not
@@ -47,8 +47,9 @@ const (
 	// WideBandFraction: above this fractional bandwidth the sky's spectral
 	// structure matters (VLASS 2–4 GHz is 0.67).
 	WideBandFraction = 0.1
-	// LargeImage: above this side a Clark/Cotton–Schwab split pays.
-	LargeImage = 4096
+	// LargeImage: above this side Clark minor cycles (a pixel list and a
+	// PSF patch) pay.
+	LargeImage = 2048
 )
 
 // Choose selects a deconvolver by explicit rules, first match wins:
@@ -57,8 +58,8 @@ const (
 //     this package runs cotton-schwab instead (multiscale is not
 //     implemented) so major cycles keep the residual honest;
 //  2. PSF sidelobes > 0.2 → cotton-schwab with mgain 0.8 (WSClean);
-//  3. image side > 4096 → cotton-schwab (cheap minor cycles, exact
-//     residuals from the visibilities);
+//  3. image side > 2048 → clark (minor cycles on a pixel list with a PSF
+//     patch, residuals recomputed from the visibilities each major cycle);
 //  4. fractional bandwidth > 10 % → cotton-schwab, with mtmfs (nterms 2)
 //     noted as the recommendation: this imager is single-term MFS, and
 //     major cycles subtract the model channel by channel;
@@ -79,8 +80,8 @@ func Choose(f Features) Choice {
 		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvCottonSchwab, MGain: 0.8, Notes: notes,
 			Reason: fmt.Sprintf("PSF sidelobes reach %.2f (> %.1f): minor cycles with this PSF drift, so Cotton–Schwab major cycles with mgain 0.8 re-subtract the model from the visibilities", f.MaxSidelobe, HighSidelobe)}
 	case f.ImageSize > LargeImage:
-		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvCottonSchwab, MGain: 0.8, Notes: notes,
-			Reason: fmt.Sprintf("image side %d > %d: full-PSF Högbom is too slow, Cotton–Schwab minor cycles with major cycles are used", f.ImageSize, LargeImage)}
+		return Choice{Deconvolver: DeconvClark, Recommended: DeconvClark, MGain: 0.8, Notes: notes,
+			Reason: fmt.Sprintf("image side %d > %d: full-image Högbom iterations are too slow, Clark minor cycles on the bright-pixel list with a PSF patch, and major cycles from the visibilities, are used", f.ImageSize, LargeImage)}
 	case f.FractionalBandwidth > WideBandFraction:
 		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: "mtmfs", MGain: 0.8, Notes: notes,
 			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): Cotton–Schwab major cycles subtract the model per channel; mtmfs (nterms 2) is the full answer and is not implemented here", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction)}

@@ -15,7 +15,9 @@
 //   - Högbom CLEAN ([Hogbom]) and Cotton–Schwab major/minor cycles (model
 //     visibilities predicted by degridding and subtracted from the data),
 //     with loop gain, niter, an absolute threshold and an nsigma threshold
-//     from the robust (1.4826 MAD) residual rms, and mgain;
+//     from the robust (1.4826 MAD) residual rms, and mgain; and Clark minor
+//     cycles ([Clark]: iterations on the list of bright pixels with a PSF
+//     patch) inside the same major cycles, for large images;
 //   - a restoring beam fitted to the PSF main lobe (pixels above 0.35 of the
 //     peak, connected to the centre, as CASA does) and restored/residual
 //     images.

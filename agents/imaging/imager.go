@@ -51,6 +51,7 @@ const (
 	DeconvNone         = "none"
 	DeconvHogbom       = "hogbom"
 	DeconvCottonSchwab = "cotton-schwab"
+	DeconvClark        = "clark"
 )
 
 // Config configures [Reconstruct]. Zero fields take the documented
@@ -69,7 +70,7 @@ type Config struct {
 	Weighting string
 	// Robust is the Briggs robustness (-2 .. 2).
 	Robust float64
-	// Deconvolver is none, hogbom, cotton-schwab or auto (chosen by
+	// Deconvolver is none, hogbom, cotton-schwab, clark or auto (chosen by
 	// [Choose] from the measured [Features]); "" means hogbom.
 	Deconvolver string
 	// Niter caps the minor-cycle iterations in total; 0 means 1000; use
@@ -140,9 +141,9 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Deconvolver = DeconvHogbom
 	}
 	switch o.Deconvolver {
-	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvAuto:
+	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvAuto:
 	default:
-		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab or auto")
+		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab, clark or auto")
 	}
 	if o.Niter == 0 {
 		o.Niter = 1000
@@ -357,6 +358,8 @@ func Reconstruct(ctx context.Context, vis *Vis, cfg *Config) (*Result, error) {
 		err = m.hogbom(ctx, residual, bigPSF, model, res)
 	case DeconvCottonSchwab:
 		err = m.cottonSchwab(ctx, residual, bigPSF, model, res)
+	case DeconvClark:
+		err = m.majorCycles(ctx, residual, bigPSF, model, res, true)
 	}
 	// Major cycles' re-imaging is booked under gridding and FFT.
 	res.Timings.Clean = time.Since(tc) - res.Timings.Degrid - (res.Timings.Gridding + res.Timings.FFT - before)
@@ -416,6 +419,17 @@ func (m *imager) hogbom(ctx context.Context, residual, psf, model *Image, res *R
 // visibilities by degridding, subtract them from the data and re-image the
 // residual.
 func (m *imager) cottonSchwab(ctx context.Context, residual, psf, model *Image, res *Result) error {
+	return m.majorCycles(ctx, residual, psf, model, res, false)
+}
+
+// majorCycles runs Cotton–Schwab major cycles around Högbom minor cycles
+// or, with clark, Clark minor cycles on the pixel list with a PSF patch.
+func (m *imager) majorCycles(ctx context.Context, residual, psf, model *Image, res *Result, clark bool) error {
+	var patch int
+	var outside float64
+	if clark {
+		patch, outside = clarkPatch(psf, res.Beam, residual.N)
+	}
 	resid := make([]complex128, len(m.vis.Data))
 	pred := make([]complex128, len(m.vis.Data))
 	for major := 0; major < m.cfg.MaxMajorCycles && res.Iterations < m.cfg.Niter; major++ {
@@ -429,7 +443,16 @@ func (m *imager) cottonSchwab(ctx context.Context, residual, psf, model *Image, 
 			break
 		}
 		cycle := math.Max(thr, (1-m.cfg.MGain)*peak)
-		it, _, err := Hogbom(ctx, residual, psf, model, CleanConfig{Gain: m.cfg.Gain, Threshold: cycle, Niter: m.cfg.Niter - res.Iterations, Workers: m.cfg.Workers})
+		var it int
+		var err error
+		if clark {
+			// Clark: below the largest sidelobe outside the patch the
+			// patch no longer models the PSF well enough.
+			cycle = math.Max(cycle, outside*peak)
+			it, err = Clark(ctx, residual, psf, model, CleanConfig{Gain: m.cfg.Gain, Threshold: cycle, Niter: m.cfg.Niter - res.Iterations}, patch)
+		} else {
+			it, _, err = Hogbom(ctx, residual, psf, model, CleanConfig{Gain: m.cfg.Gain, Threshold: cycle, Niter: m.cfg.Niter - res.Iterations, Workers: m.cfg.Workers})
+		}
 		res.Iterations += it
 		if err != nil {
 			return err

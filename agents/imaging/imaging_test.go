@@ -306,6 +306,12 @@ func TestBadInput(t *testing.T) {
 	if _, _, err := Hogbom(context.Background(), NewImage(8, 1), NewImage(4, 1), NewImage(8, 1), CleanConfig{}); !errors.Is(err, ErrInput) {
 		t.Errorf("Hogbom mismatched PSF: %v", err)
 	}
+	if _, err := Clark(context.Background(), NewImage(8, 1), NewImage(16, 1), NewImage(8, 1), CleanConfig{Threshold: 0}, 3); !errors.Is(err, ErrConfig) {
+		t.Errorf("Clark with zero threshold: %v", err)
+	}
+	if _, err := Clark(context.Background(), NewImage(8, 1), NewImage(12, 1), NewImage(8, 1), CleanConfig{Threshold: 1}, 3); !errors.Is(err, ErrInput) {
+		t.Errorf("Clark mismatched PSF: %v", err)
+	}
 	if _, err := FitBeam(NewImage(16, 1)); !errors.Is(err, ErrInput) {
 		t.Errorf("FitBeam of a zero PSF: %v", err)
 	}
@@ -346,7 +352,7 @@ func TestChooseRules(t *testing.T) {
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.3, LargestIslandBeams: 1.1, ImageSize: 256}, DeconvCottonSchwab, DeconvCottonSchwab},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 256}, DeconvCottonSchwab, "multiscale"},
 		{Features{FractionalBandwidth: 0.67, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 256}, DeconvCottonSchwab, "mtmfs"},
-		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 8192}, DeconvCottonSchwab, DeconvCottonSchwab},
+		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 4096}, DeconvClark, DeconvClark},
 	}
 	for _, c := range cases {
 		ch := Choose(c.f)
@@ -467,6 +473,7 @@ func TestAutoDeconvolverAndDirtyOnly(t *testing.T) {
 		{`{"image_size":64,"cell_arcsec":1}`, ""}, // auto: any implemented deconvolver with a reason
 		{`{"image_size":64,"cell_arcsec":1,"niter":0}`, DeconvNone},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"multiscale"}`, DeconvCottonSchwab},
+		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"clark"}`, DeconvClark},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"hogbom"}`, DeconvHogbom},
 	} {
 		p, err := a.ValidateParams(json.RawMessage(c.params))

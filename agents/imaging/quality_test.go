@@ -42,6 +42,7 @@ func TestPointSourceAccuracy(t *testing.T) {
 	}{
 		{"hogbom-natural", Config{ImageSize: 256, CellArcsec: 0.6, Deconvolver: DeconvHogbom, Niter: 5000}},
 		{"hogbom-vlassql-1arcsec", Config{ImageSize: 256, CellArcsec: 1, Deconvolver: DeconvHogbom, Niter: 5000, Weighting: "briggs", Robust: 1}},
+		{"clark-natural", Config{ImageSize: 256, CellArcsec: 0.6, Deconvolver: DeconvClark, Niter: 5000}},
 		{"cottonschwab-briggs", Config{ImageSize: 256, CellArcsec: 0.6, Deconvolver: DeconvCottonSchwab, Weighting: "briggs", Robust: 0.5, Niter: 5000}},
 	} {
 		for _, seed := range []int64{11, 12, 13} {
