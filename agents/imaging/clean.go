@@ -123,15 +123,20 @@ func Hogbom(ctx context.Context, residual, psf, model *Image, cfg CleanConfig) (
 
 // RobustRMS returns 1.4826 times the median absolute deviation from the
 // median of pix (the robust sigma CASA's nsigma uses); 0 for an empty
-// slice.
+// slice. Above 2^18 values it uses an evenly strided sample of at least
+// 2^18 of them (a relative error of about 0.3 %).
 func RobustRMS(pix []float64) float64 {
 	if len(pix) == 0 {
 		return 0
 	}
-	buf := append([]float64(nil), pix...)
+	stride := max(1, len(pix)>>18)
+	buf := make([]float64, 0, len(pix)/stride+1)
+	for i := 0; i < len(pix); i += stride {
+		buf = append(buf, pix[i])
+	}
 	med := quickSelect(buf, len(buf)/2)
-	for i, v := range pix {
-		buf[i] = math.Abs(v - med)
+	for i := range buf {
+		buf[i] = math.Abs(pix[i*stride] - med)
 	}
 	return 1.4826 * quickSelect(buf, len(buf)/2)
 }

@@ -555,3 +555,28 @@ func TestReconstructCancelled(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestRobustRMS(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1001, 1 << 20} {
+		p := make([]float64, n)
+		for i := range p {
+			p[i] = 2.5*rng.NormFloat64() + 7
+		}
+		// 1 % outliers move it by about 1 % only.
+		for i := 0; i < n/100; i++ {
+			p[rng.IntN(n)] = 1e6
+		}
+		got := RobustRMS(p)
+		tol := 0.08
+		if n > 1<<18 {
+			tol = 0.025
+		}
+		if math.Abs(got/2.5-1) > tol {
+			t.Errorf("n=%d: robust rms %.4f, want 2.5", n, got)
+		}
+	}
+	if RobustRMS(nil) != 0 {
+		t.Errorf("empty slice")
+	}
+}
