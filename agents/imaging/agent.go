@@ -192,7 +192,7 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 			in.DatasetID, p.ImageSize, p.ImageSize, p.CellArcsec, len(vis.Data), choice.Deconvolver, res.RMS*1e3, res.TheoreticalNoise*1e3, res.Peak*1e3, rr.TruthRecoveredN, len(vis.Truth)),
 		Metrics: map[string]float64{
 			"rms_jy": res.RMS, "theoretical_noise_jy": res.TheoreticalNoise, "peak_jy": res.Peak,
-			"dynamic_range": res.Peak / res.RMS, "components": float64(len(res.Components)),
+			"dynamic_range": dynamicRange(res.Peak, res.RMS), "components": float64(len(res.Components)),
 			"iterations": float64(res.Iterations), "major_cycles": float64(res.MajorCycles),
 			"beam_major_arcsec": res.Beam.MajorArcsec, "beam_minor_arcsec": res.Beam.MinorArcsec, "beam_pa_deg": res.Beam.PADeg,
 			"visibilities": float64(len(vis.Data)), "truth_sources": float64(len(vis.Truth)), "truth_recovered": float64(rr.TruthRecoveredN),
@@ -253,4 +253,12 @@ func writeProducts(dir string, res *Result, vis *synth.Visibilities) ([]string, 
 		return nil, err
 	}
 	return append(arts, "image.restored.png"), nil
+}
+
+// dynamicRange is peak/rms, 0 when the rms is 0 (JSON cannot carry Inf).
+func dynamicRange(peak, rms float64) float64 {
+	if !(rms > 0) {
+		return 0
+	}
+	return peak / rms
 }
