@@ -76,6 +76,11 @@ type Harness struct {
 	// SkipWatermill skips watermill's suite (for a quick run of the SDK
 	// checks only); a transport's conformance test leaves it false.
 	SkipWatermill bool
+	// SkipWatermillTests names tests of watermill's suite (such as
+	// "TestTopic") that the transport cannot pass, each with the reason in
+	// the map value; they are reported as skipped with that reason. Keep it
+	// empty unless the limitation is documented on the transport.
+	SkipWatermillTests map[string]string
 	// Topic returns a fresh topic name; nil means "bustest_" plus a UUID.
 	Topic func(t *testing.T) string
 	// Timeout bounds each wait for a delivery; zero means 30 s.
@@ -122,9 +127,55 @@ func Run(t *testing.T, h Harness) {
 			if h.ConsumerGroup != nil {
 				cg = h.ConsumerGroup
 			}
-			tests.TestPubSub(t, h.Features, tests.PubSubConstructor(c), cg)
+			if len(h.SkipWatermillTests) == 0 {
+				tests.TestPubSub(t, h.Features, tests.PubSubConstructor(c), cg)
+				return
+			}
+			runWatermill(t, &h, tests.PubSubConstructor(c), cg)
 		})
 	}
+}
+
+// runWatermill runs watermill's suite test by test, as tests.TestPubSub
+// does, leaving out h.SkipWatermillTests.
+func runWatermill(t *testing.T, h *Harness, c tests.PubSubConstructor, cg tests.ConsumerGroupPubSubConstructor) {
+	all := []struct {
+		name        string
+		fn          func(*testing.T, tests.TestContext, tests.PubSubConstructor)
+		notParallel bool
+	}{
+		{"TestPublishSubscribe", tests.TestPublishSubscribe, false},
+		{"TestConcurrentSubscribe", tests.TestConcurrentSubscribe, false},
+		{"TestConcurrentSubscribeMultipleTopics", tests.TestConcurrentSubscribeMultipleTopics, false},
+		{"TestResendOnError", tests.TestResendOnError, false},
+		{"TestNoAck", tests.TestNoAck, false},
+		{"TestContinueAfterSubscribeClose", tests.TestContinueAfterSubscribeClose, false},
+		{"TestConcurrentClose", tests.TestConcurrentClose, false},
+		{"TestContinueAfterErrors", tests.TestContinueAfterErrors, false},
+		{"TestPublishSubscribeInOrder", tests.TestPublishSubscribeInOrder, false},
+		{"TestPublisherClose", tests.TestPublisherClose, false},
+		{"TestTopic", tests.TestTopic, false},
+		{"TestMessageCtx", tests.TestMessageCtx, false},
+		{"TestSubscribeCtx", tests.TestSubscribeCtx, false},
+		{"TestNewSubscriberReceivesOldMessages", tests.TestNewSubscriberReceivesOldMessages, false},
+		{"TestReconnect", tests.TestReconnect, true},
+	}
+	run := func(name string, parallel bool, fn func(t *testing.T, tc tests.TestContext)) {
+		t.Run(name, func(t *testing.T) {
+			if reason, skip := h.SkipWatermillTests[name]; skip {
+				t.Skip(reason)
+			}
+			if parallel {
+				t.Parallel()
+			}
+			id := tests.NewTestID()
+			t.Run(string(id), func(t *testing.T) { fn(t, tests.TestContext{TestID: id, Features: h.Features}) })
+		})
+	}
+	for _, tc := range all {
+		run(tc.name, !tc.notParallel, func(t *testing.T, ctx tests.TestContext) { tc.fn(t, ctx, c) })
+	}
+	run("TestConsumerGroups", true, func(t *testing.T, ctx tests.TestContext) { tests.TestConsumerGroups(t, ctx, cg) })
 }
 
 // countingPublisher counts the messages that reach the transport.
