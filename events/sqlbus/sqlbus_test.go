@@ -188,3 +188,53 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("nil db accepted")
 	}
 }
+
+// BenchmarkThroughput compares raw watermill-sql with the SDK path on the
+// local PostgreSQL (skipped when unreachable). Run:
+// go test -run '^$' -bench Throughput ./events/sqlbus/
+func BenchmarkThroughput(b *testing.B) {
+	dsn := os.Getenv("HORIZONS_POSTGRES_URL")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3"
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		b.Skipf("PostgreSQL unreachable: %v", err)
+	}
+	defer db.Close()
+	defer dropBenchTables(b, db)
+	for _, publishers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
+			bustest.Bench(b, func(b *testing.B) (message.Publisher, message.Subscriber) {
+				tr, err := sqlbus.New(db, &sqlbus.Config{Dialect: sqlbus.Postgres, ConsumerGroup: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				return tr.Publisher(), tr.Subscriber()
+			}, publishers)
+		})
+	}
+}
+
+// dropBenchTables removes the tables of bustest.Bench's topics ("bench_...").
+func dropBenchTables(b *testing.B, db *sql.DB) {
+	rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE tablename LIKE 'watermill_bench_%' OR tablename LIKE 'watermill_offsets_bench_%'`)
+	if err != nil {
+		b.Logf("list bench tables: %v", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		_, _ = db.Exec(`DROP TABLE IF EXISTS "` + n + `"`)
+	}
+}
