@@ -1,6 +1,8 @@
 package alphacal
 
 import (
+	"github.com/cosmic-horizons/horizons/internal/robust"
+
 	"math"
 )
 
@@ -128,8 +130,8 @@ func winsorizedMean(a []float64) float64 {
 	n := len(a)
 	li := int(math.Floor(0.1 * float64(n)))
 	hi := max(int(math.Ceil(0.9*float64(n)))-1, li)
-	hv := selectKth(a, hi)
-	lv := selectKth(a[:hi+1], li)
+	hv := robust.Select(a, hi)
+	lv := robust.Select(a[:hi+1], li)
 	var s float64
 	for _, v := range a {
 		s += min(max(v, lv), hv)

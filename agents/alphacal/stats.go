@@ -1,48 +1,10 @@
 package alphacal
 
-import "math"
+import (
+	"math"
 
-// selectKth reorders a so that a[k] is the k-th smallest value (0-based)
-// and returns it (Hoare's selection, median-of-three pivot).
-func selectKth(a []float64, k int) float64 {
-	lo, hi := 0, len(a)-1
-	for hi > lo {
-		mid := lo + (hi-lo)/2
-		if a[mid] < a[lo] {
-			a[mid], a[lo] = a[lo], a[mid]
-		}
-		if a[hi] < a[lo] {
-			a[hi], a[lo] = a[lo], a[hi]
-		}
-		if a[hi] < a[mid] {
-			a[hi], a[mid] = a[mid], a[hi]
-		}
-		p := a[mid]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < p {
-				i++
-			}
-			for a[j] > p {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return a[k]
-		}
-	}
-	return a[k]
-}
+	"github.com/cosmic-horizons/horizons/internal/robust"
+)
 
 // median returns the median of a (reordering it); NaN for an empty slice.
 func median(a []float64) float64 {
@@ -50,7 +12,7 @@ func median(a []float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
-	m := selectKth(a, n/2)
+	m := robust.Select(a, n/2)
 	if n%2 == 1 {
 		return m
 	}
@@ -110,8 +72,8 @@ func WinsorizedMeanStd(values []float64, mask []bool) (mean, std float64) {
 	if hi < li {
 		hi = li
 	}
-	hv := selectKth(buf, hi)
-	lv := selectKth(buf[:hi+1], li)
+	hv := robust.Select(buf, hi)
+	lv := robust.Select(buf[:hi+1], li)
 	var s float64
 	for _, v := range buf {
 		s += min(max(v, lv), hv)

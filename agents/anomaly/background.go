@@ -1,6 +1,8 @@
 package anomaly
 
 import (
+	"github.com/cosmic-horizons/horizons/internal/robust"
+
 	"context"
 	"fmt"
 	"math"
@@ -268,7 +270,7 @@ func median(v []float64) float64 {
 		return math.NaN()
 	}
 	k := n / 2
-	hi := quickselect(v, k)
+	hi := robust.Select(v, k)
 	if n%2 == 1 {
 		return hi
 	}
@@ -277,48 +279,6 @@ func median(v []float64) float64 {
 		lo = max(lo, x)
 	}
 	return (lo + hi) / 2
-}
-
-// quickselect puts the k-th smallest element at v[k] with smaller ones
-// before it, and returns it.
-func quickselect(v []float64, k int) float64 {
-	lo, hi := 0, len(v)-1
-	for lo < hi {
-		// Median of three pivot.
-		mid := lo + (hi-lo)/2
-		if v[mid] < v[lo] {
-			v[mid], v[lo] = v[lo], v[mid]
-		}
-		if v[hi] < v[lo] {
-			v[hi], v[lo] = v[lo], v[hi]
-		}
-		if v[hi] < v[mid] {
-			v[hi], v[mid] = v[mid], v[hi]
-		}
-		p := v[mid]
-		i, j := lo, hi
-		for i <= j {
-			for v[i] < p {
-				i++
-			}
-			for v[j] > p {
-				j--
-			}
-			if i <= j {
-				v[i], v[j] = v[j], v[i]
-				i++
-				j--
-			}
-		}
-		if k <= j {
-			hi = j
-		} else if k >= i {
-			lo = i
-		} else {
-			break
-		}
-	}
-	return v[k]
 }
 
 // parallel splits [0, n) into contiguous chunks run on all cores.

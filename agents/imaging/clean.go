@@ -1,6 +1,8 @@
 package imaging
 
 import (
+	"github.com/cosmic-horizons/horizons/internal/robust"
+
 	"context"
 	"fmt"
 	"math"
@@ -134,51 +136,9 @@ func RobustRMS(pix []float64) float64 {
 	for i := 0; i < len(pix); i += stride {
 		buf = append(buf, pix[i])
 	}
-	med := quickSelect(buf, len(buf)/2)
+	med := robust.Select(buf, len(buf)/2)
 	for i := range buf {
 		buf[i] = math.Abs(pix[i*stride] - med)
 	}
-	return 1.4826 * quickSelect(buf, len(buf)/2)
-}
-
-// quickSelect returns the k-th smallest element of a (reordering a).
-func quickSelect(a []float64, k int) float64 {
-	lo, hi := 0, len(a)-1
-	for lo < hi {
-		// Median of three pivot.
-		mid := lo + (hi-lo)/2
-		if a[mid] < a[lo] {
-			a[mid], a[lo] = a[lo], a[mid]
-		}
-		if a[hi] < a[lo] {
-			a[hi], a[lo] = a[lo], a[hi]
-		}
-		if a[hi] < a[mid] {
-			a[hi], a[mid] = a[mid], a[hi]
-		}
-		pv := a[mid]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < pv {
-				i++
-			}
-			for a[j] > pv {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return a[k]
-		}
-	}
-	return a[k]
+	return 1.4826 * robust.Select(buf, len(buf)/2)
 }
