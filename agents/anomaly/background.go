@@ -1,14 +1,14 @@
 package anomaly
 
 import (
-	"github.com/cosmic-horizons/horizons/internal/robust"
-
 	"context"
 	"fmt"
 	"math"
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/cosmic-horizons/horizons/internal/robust"
 )
 
 // MADToSigma converts a median absolute deviation into a Gaussian sigma

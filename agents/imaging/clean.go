@@ -1,12 +1,12 @@
 package imaging
 
 import (
-	"github.com/cosmic-horizons/horizons/internal/robust"
-
 	"context"
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/cosmic-horizons/horizons/internal/robust"
 )
 
 // CleanConfig controls one run of the Högbom minor cycle.
