@@ -74,7 +74,7 @@ func (dl DeadLetter) Replay(pub message.Publisher) error {
 	for k, v := range dl.Message.Metadata {
 		switch k {
 		case MetaDeadLetterReason, MetaDeadLetterTopic, MetaDeadLetterHandler, MetaAttempts,
-			middleware.PoisonedSubscriberKey:
+			MetaDeadLetterID, middleware.PoisonedSubscriberKey:
 		default:
 			m.Metadata.Set(k, v)
 		}

@@ -48,6 +48,10 @@ const (
 	// MetaAttempts is the number of times the handler ran for the message
 	// in this delivery (set on a message that failed every attempt).
 	MetaAttempts = "attempts"
+	// MetaDeadLetterID is a UUID that identifies one dead-lettering of a
+	// message (a message replayed and failed again gets a new one), so a
+	// store of dead letters can keep each once under redelivery.
+	MetaDeadLetterID = "dead_letter_id"
 )
 
 // RouterConfig configures NewRouter. The zero value means the defaults named
@@ -264,6 +268,7 @@ func (s standard) middleware(h message.HandlerFunc) message.HandlerFunc {
 		msg.Metadata.Set(MetaDeadLetterTopic, message.SubscribeTopicFromCtx(ctx))
 		msg.Metadata.Set(MetaDeadLetterHandler, message.HandlerNameFromCtx(ctx))
 		msg.Metadata.Set(middleware.PoisonedSubscriberKey, message.SubscriberNameFromCtx(ctx))
+		msg.Metadata.Set(MetaDeadLetterID, watermill.NewUUID())
 		if perr := s.cfg.DeadLetters.Publish(s.cfg.DeadLetterTopic, msg); perr != nil {
 			s.metrics.observe(ctx, msg, start, "failed")
 			return nil, errors.Join(err, fmt.Errorf("events: publish %s to dead-letter topic %q: %w", msg.UUID, s.cfg.DeadLetterTopic, perr))

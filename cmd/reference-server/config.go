@@ -68,6 +68,10 @@ type config struct {
 	LogLevel slog.Level
 	// AdminToken, when non-empty, is the admin's bearer token.
 	AdminToken string
+	// Events is the event transport URL (-events, HORIZONS_EVENTS; see
+	// events.go); EventsPassword its password from the environment.
+	Events         string
+	EventsPassword string
 }
 
 // errHelp is returned by parseConfig for -h / -help; main exits 0.
@@ -130,6 +134,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Int64Var(&cfg.SimSeed, "sim-seed", seed, "simulator seed for failure injection (env "+envSimSeed+")")
 	failFlag := fs.String("sim-failure-rate", strconv.FormatFloat(fail, 'g', -1, 64), "probability 0-1 that a simulated task fails (env "+envSimFailRate+")")
 	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")
+	// The default shown by -h is not the environment's value, which may
+	// hold a password.
+	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -157,6 +164,15 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if strings.TrimSpace(cfg.DataDir) == "" {
 		errs = append(errs, fmt.Errorf("-data = %q: must not be empty", cfg.DataDir))
 	}
+	cfg.Events = strings.TrimSpace(*eventsFlag)
+	eventsName := "-events"
+	if cfg.Events == "" {
+		cfg.Events, eventsName = env(envEvents, defaultEvents), envEvents
+	}
+	if err := checkEventsURL(eventsName, cfg.Events); err != nil {
+		errs = append(errs, err)
+	}
+	cfg.EventsPassword = getenv(envEventsPassword)
 	cfg.AdminToken = getenv(envAdminToken)
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
 		errs = append(errs, fmt.Errorf("%s is %d characters long: want at least %d (the value is not shown)", envAdminToken, len(cfg.AdminToken), minAdminTokenLen))

@@ -28,6 +28,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/jobs/{id}/events", s.authed(false, s.handleJobEvents))
 	mux.HandleFunc("GET /api/v1/ws", s.authed(true, s.handleWS))
 	mux.HandleFunc("GET /api/v1/events/stream", s.authed(true, s.handleSSE))
+	s.eventRoutes(mux)
 
 	// Ephemeris: public, no token.
 	mux.Handle(ephemhttp.Prefix, ephemhttp.NewHandler(&ephemhttp.Config{Logger: s.log.With("component", "ephemeris")}))
@@ -82,6 +83,10 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.auth.ping(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "user store: " + err.Error()})
+		return
+	}
+	if err := s.eventsReady(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -17,7 +17,6 @@ import (
 	"github.com/cosmic-horizons/horizons/agents"
 	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/events"
-	"github.com/cosmic-horizons/horizons/events/membus"
 	"github.com/cosmic-horizons/horizons/orchestrator"
 	"github.com/cosmic-horizons/horizons/orchestrator/sqlstore"
 )
@@ -43,6 +42,10 @@ type serverOptions struct {
 	ClientBuffer int
 	// Logger replaces the stderr logger.
 	Logger *slog.Logger
+	// Router adjusts the event consumers' router configuration (retry
+	// ladder, dead letters); HealthInterval the health report period.
+	Router         func(*events.RouterConfig)
+	HealthInterval time.Duration
 }
 
 // server is the assembled platform.
@@ -52,6 +55,7 @@ type server struct {
 	auth     *authStore
 	store    orchestrator.Store
 	bus      *events.Bus
+	evs      *eventSystem
 	backends []*backends.Backend
 	orch     *orchestrator.Orchestrator
 	hub      *hub
@@ -111,7 +115,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		return nil, fmt.Errorf("job store in %q: %w", cfg.DataDir, err)
 	}
 	s.metrics.reg.MustRegister(newJobsCollector(s.store))
-	s.bus = membus.NewBus(&membus.Config{Logger: log.With("component", "membus")})
+	if err := s.openEvents(ctx, opts); err != nil {
+		return nil, err
+	}
 
 	reg := agents.NewRegistry()
 	if len(opts.Backends) > 0 {
@@ -135,11 +141,12 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		return nil, err
 	}
 
-	// The hub subscribes before the orchestrator starts, so it sees the
-	// events recovery and the outbox forward at start-up too.
+	// The consumers (notifications to the hub, audit, dead letters)
+	// subscribe before the orchestrator starts, so they see the events
+	// recovery and the outbox forward at start-up too.
 	s.hub = newHub(s.bus, events.TopicJobs, log, s.metrics, opts.ClientBuffer)
-	if err := s.hub.start(ctx); err != nil {
-		return nil, fmt.Errorf("subscribe to %s: %w", events.TopicJobs, err)
+	if err := s.startConsumers(ctx, opts); err != nil {
+		return nil, err
 	}
 	if err := s.orch.Start(ctx); err != nil {
 		return nil, err
@@ -169,7 +176,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	started = true
 	s.ready.Store(true)
 	fmt.Fprintf(stdout, "Cosmic Horizons reference server listening on http://%s (data in %s)\n", s.ln.Addr(), cfg.DataDir)
-	log.Info("server started", "addr", s.ln.Addr().String(), "data", cfg.DataDir, "sim_speedup", cfg.SimSpeedUp)
+	log.Info("server started", "addr", s.ln.Addr().String(), "data", cfg.DataDir, "sim_speedup", cfg.SimSpeedUp, "events", s.evs.tr.redacted)
 	return s, nil
 }
 
@@ -211,10 +218,8 @@ func (s *server) closeResources(ctx context.Context) error {
 	if s.hub != nil {
 		s.hub.stop()
 	}
-	if s.bus != nil {
-		if err := s.bus.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close bus: %w", err))
-		}
+	if err := s.closeEvents(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, b := range s.backends {
 		if err := b.Close(); err != nil {

@@ -151,6 +151,15 @@ func (c *Chain) Append(ctx context.Context, e events.Event) (rec Record, appende
 	return rec, true, nil
 }
 
+// Records returns up to limit records from sequence number from, in order.
+func (c *Chain) Records(ctx context.Context, from int64, limit int) ([]Record, error) {
+	recs, err := c.store.Range(ctx, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read records from %d: %w", from, err)
+	}
+	return recs, nil
+}
+
 // Handler returns an events.HandlerFunc that appends every event it is
 // given; redeliveries are skipped by event id.
 func (c *Chain) Handler() events.HandlerFunc {

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/cosmic-horizons/horizons/events"
+)
+
+// requireServices reports whether a missing live service is a failure.
+func requireServices() bool { return os.Getenv("HORIZONS_REQUIRE_SERVICES") == "1" }
+
+// liveAMQP returns the RabbitMQ URL of HORIZONS_AMQP_URL (default the local
+// broker, guest/guest), skipping when it is unreachable unless
+// HORIZONS_REQUIRE_SERVICES=1.
+func liveAMQP(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("HORIZONS_AMQP_URL")
+	if u == "" {
+		u = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	tr, err := openEventTransport(context.Background(), u, eventsOptions{Logger: quietLog()})
+	if err == nil {
+		err = tr.ping(context.Background())
+		_ = tr.close()
+	}
+	if err != nil {
+		if requireServices() {
+			t.Fatalf("RabbitMQ unreachable and HORIZONS_REQUIRE_SERVICES=1: %v", err)
+		}
+		t.Skipf("RabbitMQ unreachable (set HORIZONS_AMQP_URL): %v", err)
+	}
+	return u
+}
+
+// livePostgres returns the PostgreSQL URL of HORIZONS_POSTGRES_URL (default
+// the local server, database test), skipping as liveAMQP does.
+func livePostgres(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("HORIZONS_POSTGRES_URL")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3"
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		_ = db.Close()
+	}
+	if err != nil {
+		if requireServices() {
+			t.Fatalf("PostgreSQL unreachable and HORIZONS_REQUIRE_SERVICES=1: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (set HORIZONS_POSTGRES_URL): %v", err)
+	}
+	return dsn
+}
+
+// dropPostgresTopics drops the watermill tables of every topic with prefix.
+func dropPostgresTopics(t testing.TB, dsn, prefix string) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE tablename LIKE $1`, "watermill_%"+prefix+"%")
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := db.Exec(`DROP TABLE IF EXISTS "` + n + `"`); err != nil {
+			t.Errorf("cleanup: drop %s: %v", n, err)
+		}
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// withParams adds query parameters to a URL.
+func withParams(t testing.TB, raw string, kv ...string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// transportCase is one event transport a test runs the server on.
+type transportCase struct {
+	name string
+	// url returns the -events URL, with a topic prefix unique to the test
+	// on shared brokers, and registers the clean-up.
+	url func(t *testing.T) string
+}
+
+func kfakeURL(t testing.TB) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return "kafka://" + strings.Join(c.ListenAddrs(), ",")
+}
+
+// uniquePrefix is a topic prefix unique to one test run.
+func uniquePrefix() string { return "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "") + "." }
+
+var transportCases = []transportCase{
+	{"mem", func(t *testing.T) string { return "mem://" }},
+	{"kafka", func(t *testing.T) string { return kfakeURL(t) }},
+	{"amqp", func(t *testing.T) string {
+		return withParams(t, liveAMQP(t), paramTopicPrefix, uniquePrefix(), "queue_expiry", "1m")
+	}},
+	{"postgres", func(t *testing.T) string {
+		dsn := livePostgres(t)
+		p := uniquePrefix()
+		t.Cleanup(func() { dropPostgresTopics(t, dsn, p) })
+		return withParams(t, dsn, paramTopicPrefix, p, "poll_interval", "20ms")
+	}},
+	{"sqlite", func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/bus.db?poll_interval=20ms" }},
+}
+
+// TestEndToEndOnEachTransport runs the whole server on each event
+// transport: a job submitted over REST is seen COMPLETED on the owner's
+// WebSocket (through the notifications consumer), its events are in the
+// audit chain, and the chain verifies.
+func TestEndToEndOnEachTransport(t *testing.T) {
+	for _, tc := range transportCases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{envAdminToken: testAdminToken, envEvents: tc.url(t)}
+			ts := startServer(t, t.TempDir(), env, testOptions(50*time.Millisecond))
+			if !strings.Contains(ts.logs.String(), "event transport ready") {
+				t.Fatalf("no 'event transport ready' log line:\n%s", ts.logs.String())
+			}
+			alice := ts.createUser(testAdminToken, "alice", "user")
+			ws, _, err := ts.dialWS(alice.Token, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, r := ts.submit(alice.Token, map[string]any{"agent": "alphacal", "dataset_id": "vlass-" + tc.name, "gpus": 1}, nil)
+			if r.status != 201 {
+				t.Fatalf("submit: %d %s", r.status, r.body)
+			}
+			got := until(t, ws.events, func(e events.Event) bool { return e.Subject == j.ID && e.Type == events.JobCompleted })
+			seen := map[string]bool{}
+			for _, e := range got {
+				if seen[e.ID] {
+					t.Errorf("event %s (%s) delivered twice on the WebSocket", e.ID, e.Type)
+				}
+				seen[e.ID] = true
+			}
+			if got[0].Subject == j.ID && got[0].Type != events.JobSubmitted {
+				t.Errorf("first event on the WebSocket is %s, want %s", got[0].Type, events.JobSubmitted)
+			}
+			// Every stored event of the job reaches the audit chain.
+			want := ts.jobEvents(alice.Token, j.ID)
+			var recs auditList
+			deadline := time.Now().Add(waitLimit)
+			for {
+				r := ts.do("GET", "/api/v1/admin/audit?job_id="+j.ID, testAdminToken, nil, nil)
+				if r.status != 200 {
+					t.Fatalf("audit: %d %s", r.status, r.body)
+				}
+				r.decode(t, &recs)
+				if len(recs.Records) >= len(want) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(recs.Records) != len(want) {
+				t.Fatalf("audit holds %d records of job %s, the job has %d events", len(recs.Records), j.ID, len(want))
+			}
+			r = ts.do("POST", "/api/v1/admin/audit/verify", testAdminToken, nil, nil)
+			var rep verifyResponse
+			r.decode(t, &rep)
+			if r.status != 200 || !rep.OK || rep.Records < int64(len(want)) {
+				t.Fatalf("verify: %d %s", r.status, r.body)
+			}
+			r = ts.do("GET", "/readyz", "", nil, nil)
+			if r.status != 200 {
+				t.Fatalf("readyz: %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+// TestEventsURLErrors: a bad -events value fails at start-up with a message
+// naming the flag (or variable) and the value with any password redacted.
+func TestEventsURLErrors(t *testing.T) {
+	const secret = "s3cret-Passw0rd"
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-events", "ftp://u:" + secret + "@host/"}, nil, `-events = ftp://u:xxxxx@host/: unknown scheme "ftp"`},
+		{nil, map[string]string{envEvents: "redis://u:" + secret + "@host/"}, envEvents + ` = redis://u:xxxxx@host/: unknown scheme "redis"`},
+		{[]string{"-events", "kafka://"}, nil, "-events = kafka://: names no host"},
+		{[]string{"-events", "sqlite://"}, nil, "-events = sqlite://: names no database file"},
+		{[]string{"-events", "amqp://u:" + secret + "@h:5672/?topic_prefix=a/b"}, nil, `parameter topic_prefix="a/b"`},
+		{[]string{"-events", "postgres://u:%zz" + secret + "@h/db"}, nil, "-events = (a URL that does not parse"},
+	} {
+		_, err := parseConfig(append([]string{"-data", t.TempDir()}, tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: error %v, want it to contain %q", tc.args, tc.env, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("%v: error shows the password: %v", tc.args, err)
+		}
+	}
+	// A value that parses but whose parameters are wrong fails when the
+	// server starts, again without the password.
+	for _, raw := range []string{
+		"mem://?max_pending=-3",
+		"kafka://127.0.0.1:1?partitions=zero",
+		"postgres://u:" + secret + "@127.0.0.1:5432/db?poll_interval=fast",
+	} {
+		cfg, err := parseConfig([]string{"-data", t.TempDir(), "-addr", "127.0.0.1:0", "-events", raw}, nil, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: parseConfig: %v", raw, err)
+		}
+		logs := &syncBuffer{}
+		_, err = newServer(context.Background(), cfg, io.Discard, serverOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		if err == nil {
+			t.Fatalf("%s: server started", raw)
+		}
+		if !strings.HasPrefix(err.Error(), "-events = ") || strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+			t.Errorf("%s: error %q (logs %q)", raw, err, logs.String())
+		}
+	}
+}
+
+// TestEventsBadCredentials starts the server against the live RabbitMQ and
+// PostgreSQL with a wrong password, from the URL and from
+// HORIZONS_EVENTS_PASSWORD: start-up fails naming -events, and neither the
+// error nor the logs show the password.
+func TestEventsBadCredentials(t *testing.T) {
+	const secret = "Wr0ng-pa55word-xyz"
+	amqpURL, err := url.Parse(liveAMQP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgURL, err := url.Parse(livePostgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PostgreSQL here trusts local connections: a wrong password is only
+	// refused for a user that does not exist.
+	withUser := func(u *url.URL, name, pw string) string {
+		c := *u
+		if pw == "" {
+			c.User = url.User(name)
+		} else {
+			c.User = url.UserPassword(name, pw)
+		}
+		return c.String()
+	}
+	for _, tc := range []struct {
+		name, events, envPassword string
+	}{
+		{"amqp-url", withUser(amqpURL, "guest", secret), ""},
+		{"amqp-env", withUser(amqpURL, "guest", ""), secret},
+		{"postgres-url", withUser(pgURL, "nobody_"+strings.ReplaceAll(uuid.NewString()[:8], "-", ""), secret), ""},
+		{"postgres-env", withUser(pgURL, "nobody_"+strings.ReplaceAll(uuid.NewString()[:8], "-", ""), ""), secret},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{envEvents: tc.events, envEventsPassword: tc.envPassword}
+			cfg, err := parseConfig([]string{"-data", t.TempDir(), "-addr", "127.0.0.1:0", "-log-level", "debug"}, func(k string) string { return env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &syncBuffer{}
+			s, err := newServer(context.Background(), cfg, io.Discard, serverOptions{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err == nil {
+				_ = s.shutdown(context.Background())
+				t.Fatal("server started with a wrong password")
+			}
+			if !strings.HasPrefix(err.Error(), "-events = ") {
+				t.Errorf("error does not name -events: %v", err)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+				t.Errorf("password shown: error %q\nlogs:\n%s", err, logs.String())
+			}
+			t.Logf("start-up error: %v", err)
+		})
+	}
+}
