@@ -20,14 +20,14 @@ import (
 func BenchmarkHubDispatch(b *testing.B) {
 	bus := membus.NewBus(nil)
 	defer bus.Close()
-	h := newHub(bus, events.TopicJobs, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(), 4)
+	h := newHub(bus, events.TopicJobs, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(), hubConfig{Buffer: 4})
 	var owners []*user
 	for i := 0; i < 10; i++ {
 		owners = append(owners, &user{ID: fmt.Sprintf("u%d", i), Role: roleUser})
 	}
 	var readers []*client
 	for i := 0; i < 100; i++ {
-		c, err := h.register(owners[i%10], "", "ws")
+		c, err := h.register(owners[i%10], subscription{}, "ws", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func BenchmarkHubDispatch(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.ID = fmt.Sprintf("00000000-0000-0000-0000-%012d", i)
-		h.dispatch(e)
+		h.dispatch(e, "")
 		for _, c := range readers {
 			<-c.ch
 		}

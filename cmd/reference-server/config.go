@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,8 @@ const (
 	envSimNodes    = "HORIZONS_SIM_NODES"
 	envSimSeed     = "HORIZONS_SIM_SEED"
 	envSimFailRate = "HORIZONS_SIM_FAILURE_RATE"
+	envStreamConns = "HORIZONS_STREAM_CONNS_PER_USER"
+	envOrigins     = "HORIZONS_ALLOWED_ORIGINS"
 )
 
 // Built-in defaults.
@@ -72,6 +75,11 @@ type config struct {
 	// events.go); EventsPassword its password from the environment.
 	Events         string
 	EventsPassword string
+	// StreamConnsPerUser bounds one user's WebSocket and SSE connections.
+	StreamConnsPerUser int
+	// AllowedOrigins are extra Origin patterns (besides the server's own
+	// host) allowed to open streams.
+	AllowedOrigins []string
 }
 
 // errHelp is returned by parseConfig for -h / -help; main exits 0.
@@ -108,6 +116,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	fail, err := parseRate(envSimFailRate, env(envSimFailRate, "0"))
 	errs = append(errs, err)
+	conns, err := parseCount(envStreamConns, env(envStreamConns, strconv.Itoa(defaultConnsPerUser)), 1, 1<<20)
+	errs = append(errs, err)
 	levelStr := env(envLogLevel, defaultLogLevel)
 	_, err = parseLevel(envLogLevel, levelStr)
 	errs = append(errs, err)
@@ -133,6 +143,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&cfg.SimGPUs, "sim-gpus", gpus, "simulated GPUs per node (env "+envSimGPUs+")")
 	fs.Int64Var(&cfg.SimSeed, "sim-seed", seed, "simulator seed for failure injection (env "+envSimSeed+")")
 	failFlag := fs.String("sim-failure-rate", strconv.FormatFloat(fail, 'g', -1, 64), "probability 0-1 that a simulated task fails (env "+envSimFailRate+")")
+	fs.IntVar(&cfg.StreamConnsPerUser, "stream-conns-per-user", conns, "WebSocket and SSE connections one user may hold open (env "+envStreamConns+")")
+	originsFlag := fs.String("allowed-origins", env(envOrigins, ""), "comma-separated Origin patterns, besides the server's own host, allowed to open streams (env "+envOrigins+")")
 	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")
 	// The default shown by -h is not the environment's value, which may
 	// hold a password.
@@ -151,6 +163,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.LogLevel, err = parseLevel("-log-level", *levelFlag); err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.StreamConnsPerUser < 1 {
+		errs = append(errs, fmt.Errorf("-stream-conns-per-user = %d: must be at least 1", cfg.StreamConnsPerUser))
+	}
+	for _, o := range strings.Split(*originsFlag, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if _, err := path.Match(o, ""); err != nil {
+				errs = append(errs, fmt.Errorf("-allowed-origins: pattern %q: %v", o, err))
+			}
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
 	}
 	if cfg.SimNodes < 1 || cfg.SimNodes > 1024 {
 		errs = append(errs, fmt.Errorf("-sim-nodes = %d: must be between 1 and 1024", cfg.SimNodes))

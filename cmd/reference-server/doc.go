@@ -21,6 +21,8 @@
 //	-sim-seed          HORIZONS_SIM_SEED          simulator seed (1)
 //	-sim-failure-rate  HORIZONS_SIM_FAILURE_RATE  probability a simulated task fails (0)
 //	-log-level         HORIZONS_LOG_LEVEL         debug, info, warn or error (info)
+//	-stream-conns-per-user HORIZONS_STREAM_CONNS_PER_USER  WebSocket/SSE connections per user (32)
+//	-allowed-origins   HORIZONS_ALLOWED_ORIGINS   extra Origin patterns allowed to open streams
 //
 // The data directory holds jobs.db (jobs, their events and the outbox) and
 // auth.db (users and SHA-256 hashes of their tokens).
@@ -45,8 +47,10 @@
 //	GET  /api/v1/jobs?state=&limit=&cursor=  -> {"jobs":[...],"next_cursor":""}
 //	POST /api/v1/jobs/{id}/cancel     optional {"reason"} -> 200 job, 409 when already finished
 //	GET  /api/v1/jobs/{id}/events     -> {"events":[...]} in sequence order
-//	GET  /api/v1/ws                   WebSocket: one JSON event envelope per message; ?job= filters
-//	GET  /api/v1/events/stream        the same as Server-Sent Events (id, event type, data)
+//	GET  /api/v1/ws                   WebSocket: one JSON event envelope per message; ?job= and
+//	                                  ?workflow= (repeatable) narrow it; ?epoch=&offset= resume
+//	GET  /api/v1/events/stream        the same as Server-Sent Events (id = epoch:offset, event
+//	                                  type, data); Last-Event-ID resumes
 //	GET  /api/v1/ephemeris/...        ephemeris endpoints (public)
 //	GET  /healthz, /readyz, /metrics  probes and Prometheus metrics
 //	GET  /                            dashboard
@@ -58,6 +62,21 @@
 // "field"}} with status 400 (field names the offending field; unknown fields
 // are rejected), 401, 403, 404 (also for another user's job), 409, 413
 // (bodies over 1 MiB), 429 (queue full) or 503.
+//
+// # Live streams
+//
+// WebSocket and SSE clients share one hub. Every message carries its stream
+// position, "stream":{"epoch","offset"}; the first message of a stream is a
+// {"type":"stream.connected"} notice with the current position. A client that
+// reconnects with its last position (?epoch=&offset=, or Last-Event-ID
+// "epoch:offset" for SSE, which EventSource sends by itself) first receives
+// the messages it missed, in order, from a window of the last 8192; when its
+// position is older than that window or from an earlier server start it gets
+// a {"type":"stream.resync"} notice instead and should reload over REST. A
+// client more than 256 messages behind is disconnected (WebSocket close 1013)
+// and may resume. A browser Origin other than the server's own host needs
+// -allowed-origins. The server pings every 25 s and closes a WebSocket that
+// does not answer within 8 s.
 //
 // # Shutdown
 //

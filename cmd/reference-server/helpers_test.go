@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -261,17 +262,48 @@ func (ts *testServer) jobEvents(tok, id string) []events.Event {
 	return l.Events
 }
 
-// wsClient collects the events a WebSocket receives.
+// wsClient collects the events a WebSocket receives; stream notices
+// (stream.connected, stream.resync) go to notices, and every message's
+// position is checked to increase.
 type wsClient struct {
-	conn   *websocket.Conn
-	events chan events.Event
-	closed chan error
+	conn    *websocket.Conn
+	events  chan events.Event
+	notices chan notice
+	closed  chan error
+
+	mu   sync.Mutex
+	last position // position of the newest message read
+}
+
+// streamed is a stream message: an event envelope or a notice, with its
+// position.
+type streamed struct {
+	events.Event
+	Stream   position `json:"stream"`
+	Resumed  bool     `json:"resumed"`
+	Replayed int      `json:"replayed"`
+	Reason   string   `json:"reason"`
+}
+
+// position returns the position of the newest message read.
+func (c *wsClient) position() position {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
 }
 
 func (ts *testServer) dialWS(tok, query string, useQueryToken bool) (*wsClient, *http.Response, error) {
 	ts.t.Helper()
+	return ts.dialWSHeader(tok, query, useQueryToken, nil)
+}
+
+func (ts *testServer) dialWSHeader(tok, query string, useQueryToken bool, hdr http.Header) (*wsClient, *http.Response, error) {
+	ts.t.Helper()
 	u := "ws://" + ts.host + "/api/v1/ws"
 	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}
+	for k, v := range hdr {
+		opts.HTTPHeader[k] = v
+	}
 	q := query
 	if useQueryToken {
 		if q != "" {
@@ -290,22 +322,34 @@ func (ts *testServer) dialWS(tok, query string, useQueryToken bool) (*wsClient, 
 	if err != nil {
 		return nil, res, err
 	}
-	c := &wsClient{conn: conn, events: make(chan events.Event, 1024), closed: make(chan error, 1)}
+	conn.SetReadLimit(1 << 24)
+	c := &wsClient{conn: conn, events: make(chan events.Event, 4096), notices: make(chan notice, 16), closed: make(chan error, 1)}
 	go func() {
+		defer close(c.events)
 		for {
 			_, b, err := conn.Read(context.Background())
 			if err != nil {
 				c.closed <- err
-				close(c.events)
 				return
 			}
-			var e events.Event
-			if err := json.Unmarshal(b, &e); err != nil {
+			var m streamed
+			if err := json.Unmarshal(b, &m); err != nil {
 				c.closed <- err
-				close(c.events)
 				return
 			}
-			c.events <- e
+			c.mu.Lock()
+			if m.Stream.Epoch == "" || (m.Stream.Epoch == c.last.Epoch && m.Stream.Offset < c.last.Offset) {
+				c.mu.Unlock()
+				c.closed <- fmt.Errorf("message %s has position %v after %v", m.Type, m.Stream, c.last)
+				return
+			}
+			c.last = m.Stream
+			c.mu.Unlock()
+			if strings.HasPrefix(string(m.Type), "stream.") {
+				c.notices <- notice{Type: string(m.Type), Stream: m.Stream, Resumed: m.Resumed, Replayed: m.Replayed, Reason: m.Reason}
+				continue
+			}
+			c.events <- m.Event
 		}
 	}()
 	ts.t.Cleanup(func() { conn.CloseNow() })
@@ -352,12 +396,23 @@ func terminalEvent(id string) func(events.Event) bool {
 type sseClient struct {
 	events chan events.Event
 	names  chan string // the "event:" field of each event, in order
-	body   io.Closer
+	// notices are the stream.* messages; ids the "id:" of each event.
+	notices chan notice
+	ids     chan string
+	body    io.Closer
 }
 
 func (ts *testServer) dialSSE(tok, query string) (*sseClient, resp) {
 	ts.t.Helper()
+	return ts.dialSSEHeader(tok, query, nil)
+}
+
+func (ts *testServer) dialSSEHeader(tok, query string, hdr http.Header) (*sseClient, resp) {
+	ts.t.Helper()
 	req, _ := http.NewRequest("GET", ts.base+"/api/v1/events/stream"+query, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
@@ -370,7 +425,7 @@ func (ts *testServer) dialSSE(tok, query string) (*sseClient, resp) {
 		res.Body.Close()
 		return nil, resp{status: res.StatusCode, header: res.Header, body: b}
 	}
-	c := &sseClient{events: make(chan events.Event, 1024), names: make(chan string, 1024), body: res.Body}
+	c := &sseClient{events: make(chan events.Event, 4096), names: make(chan string, 4096), notices: make(chan notice, 16), ids: make(chan string, 4096), body: res.Body}
 	go func() {
 		defer close(c.events)
 		sc := bufio.NewScanner(res.Body)
@@ -382,10 +437,17 @@ func (ts *testServer) dialSSE(tok, query string) (*sseClient, resp) {
 			switch {
 			case line == "":
 				if len(data) > 0 && name != "close" {
-					var e events.Event
-					if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &e); err == nil && e.ID == id {
-						c.names <- name
-						c.events <- e
+					// The id is the message's stream position, which the
+					// data carries too.
+					var m streamed
+					if err := json.Unmarshal([]byte(strings.Join(data, "\n")), &m); err == nil && m.Stream.String() == id && string(m.Type) == name {
+						if strings.HasPrefix(name, "stream.") {
+							c.notices <- notice{Type: name, Stream: m.Stream, Resumed: m.Resumed, Replayed: m.Replayed, Reason: m.Reason}
+						} else {
+							c.names <- name
+							c.ids <- id
+							c.events <- m.Event
+						}
 					}
 				}
 				name, id, data = "", "", nil

@@ -25,11 +25,11 @@ func queuedEvent(t *testing.T, job, owner string, seq int64) events.Event {
 // reader reads a client's messages as they come, like a fast connection.
 type reader struct {
 	c   *client
-	out chan streamMsg
+	out chan *streamMsg
 }
 
 func read(c *client) *reader {
-	r := &reader{c: c, out: make(chan streamMsg, 1000)}
+	r := &reader{c: c, out: make(chan *streamMsg, 1000)}
 	go func() {
 		for {
 			select {
@@ -43,7 +43,7 @@ func read(c *client) *reader {
 	return r
 }
 
-func recv(t *testing.T, r *reader) streamMsg {
+func recv(t *testing.T, r *reader) *streamMsg {
 	t.Helper()
 	select {
 	case m := <-r.out:
@@ -53,7 +53,7 @@ func recv(t *testing.T, r *reader) streamMsg {
 	case <-time.After(waitLimit):
 		t.Fatal("no message")
 	}
-	return streamMsg{}
+	return nil
 }
 
 // TestHubFanOut checks owner and job filtering, de-duplication of
@@ -63,7 +63,7 @@ func TestHubFanOut(t *testing.T) {
 	bus := membus.NewBus(nil)
 	defer bus.Close()
 	m := newMetrics()
-	h := newHub(bus, events.TopicJobs, slog.New(slog.NewTextHandler(io.Discard, nil)), m, 3)
+	h := newHub(bus, events.TopicJobs, slog.New(slog.NewTextHandler(io.Discard, nil)), m, hubConfig{Buffer: 3})
 	if err := h.start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +72,11 @@ func TestHubFanOut(t *testing.T) {
 	alice := &user{ID: "u-alice", Name: "alice", Role: roleUser}
 	bob := &user{ID: "u-bob", Name: "bob", Role: roleUser}
 	admin := &user{ID: "u-admin", Name: "admin", Role: roleAdmin}
-	fastC, _ := h.register(alice, "", "ws")
-	slow, _ := h.register(alice, "", "sse") // never reads
-	onlyJob2C, _ := h.register(alice, "job-2", "ws")
-	otherC, _ := h.register(bob, "", "ws")
-	allC, _ := h.register(admin, "", "sse")
+	fastC, _ := h.register(alice, subscription{}, "ws", nil)
+	slow, _ := h.register(alice, subscription{}, "sse", nil) // never reads
+	onlyJob2C, _ := h.register(alice, subscription{Jobs: map[string]bool{"job-2": true}}, "ws", nil)
+	otherC, _ := h.register(bob, subscription{}, "ws", nil)
+	allC, _ := h.register(admin, subscription{}, "sse", nil)
 	fast, onlyJob2, other, all := read(fastC), read(onlyJob2C), read(otherC), read(allC)
 	if got := metricValue(t, m, "horizons_stream_clients", "transport", "ws"); got != 3 {
 		t.Fatalf("ws clients gauge %v, want 3", got)
@@ -158,7 +158,7 @@ func TestHubFanOut(t *testing.T) {
 			t.Error("client still open after closeClients")
 		}
 	}
-	if _, err := h.register(alice, "", "ws"); err == nil {
+	if _, err := h.register(alice, subscription{}, "ws", nil); err == nil {
 		t.Error("register after closeClients succeeded")
 	}
 	if got := metricValue(t, m, "horizons_stream_clients", "transport", "ws") + metricValue(t, m, "horizons_stream_clients", "transport", "sse"); got != 0 {

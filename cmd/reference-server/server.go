@@ -40,6 +40,8 @@ type serverOptions struct {
 	PingInterval, PongTimeout time.Duration
 	// ClientBuffer is the per-client event buffer of the hub.
 	ClientBuffer int
+	// StreamWindow is how many messages the hub keeps for resuming.
+	StreamWindow int
 	// Logger replaces the stderr logger.
 	Logger *slog.Logger
 	// Router adjusts the event consumers' router configuration (retry
@@ -64,6 +66,7 @@ type server struct {
 	ln       net.Listener
 
 	pingInterval, pongTimeout time.Duration
+	originPatterns            []string // extra origins allowed to open streams
 
 	ready     atomic.Bool
 	serveErr  chan error
@@ -82,6 +85,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	s := &server{
 		cfg: cfg, log: log, metrics: newMetrics(), serveErr: make(chan error, 1),
 		pingInterval: opts.PingInterval, pongTimeout: opts.PongTimeout,
+		originPatterns: cfg.AllowedOrigins,
 	}
 	if s.pingInterval <= 0 {
 		s.pingInterval = defaultPingInterval
@@ -144,7 +148,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	// The consumers (notifications to the hub, audit, dead letters)
 	// subscribe before the orchestrator starts, so they see the events
 	// recovery and the outbox forward at start-up too.
-	s.hub = newHub(s.bus, events.TopicJobs, log, s.metrics, opts.ClientBuffer)
+	s.hub = newHub(s.bus, events.TopicJobs, log, s.metrics, hubConfig{Buffer: opts.ClientBuffer, Window: opts.StreamWindow, ConnsPerUser: cfg.StreamConnsPerUser})
 	if err := s.startConsumers(ctx, opts); err != nil {
 		return nil, err
 	}
