@@ -235,6 +235,47 @@ type Job struct {
 	Version int64 `json:"version"`
 	// Sequence is the sequence number of the job's latest event.
 	Sequence int64 `json:"sequence"`
+	// LeaseHolder is the replica (Config.ReplicaID) that currently works
+	// on the job; empty when nobody does. LeaseExpiresAt is when another
+	// replica may take the job over unless the holder renews the lease.
+	LeaseHolder    string    `json:"lease_holder,omitempty"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
+	// SubmittedSpec is the exact spec the owner submitted, as JSON.
+	SubmittedSpec json.RawMessage `json:"submitted_spec,omitempty"`
+	// AgentVersion identifies the agent definition the job was accepted
+	// for (see AgentVersion).
+	AgentVersion string `json:"agent_version,omitempty"`
+	// AttemptLog records every backend attempt, oldest first.
+	AttemptLog []Attempt `json:"attempt_log,omitempty"`
+}
+
+// Attempt is one backend run of a job.
+type Attempt struct {
+	// Number counts from 1; TaskID is the deterministic backend task id
+	// (job id, '-', number).
+	Number int    `json:"number"`
+	TaskID string `json:"task_id"`
+	// Backend and ExternalID identify the task on its backend; ExternalID
+	// is empty until the backend accepted the task.
+	Backend    string `json:"backend"`
+	ExternalID string `json:"external_id,omitempty"`
+	// Replica is the orchestrator replica that placed the attempt.
+	Replica   string    `json:"replica,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// Outcome is the job state the attempt ended in (COMPLETED, FAILED,
+	// CANCELLED); empty while it runs.
+	Outcome State  `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// openAttempt returns the last attempt when it has not ended.
+func (j *Job) openAttempt() *Attempt {
+	if n := len(j.AttemptLog); n > 0 && j.AttemptLog[n-1].Outcome == "" {
+		return &j.AttemptLog[n-1]
+	}
+	return nil
 }
 
 // Clone returns a deep copy of j.
@@ -244,5 +285,7 @@ func (j *Job) Clone() *Job {
 	c.HandleData = append(json.RawMessage(nil), j.HandleData...)
 	c.Result = append(json.RawMessage(nil), j.Result...)
 	c.DependsOn = append([]string(nil), j.DependsOn...)
+	c.SubmittedSpec = append(json.RawMessage(nil), j.SubmittedSpec...)
+	c.AttemptLog = append([]Attempt(nil), j.AttemptLog...)
 	return &c
 }

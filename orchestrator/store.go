@@ -36,6 +36,10 @@ type Store interface {
 	PendingOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
 	// MarkPublished marks outbox records as forwarded to the bus.
 	MarkPublished(ctx context.Context, ids []int64) error
+	// RenewLeases sets LeaseExpiresAt to until on every non-terminal job
+	// whose LeaseHolder is holder, without changing its version, and
+	// returns how many jobs it renewed. It is the heartbeat of a replica.
+	RenewLeases(ctx context.Context, holder string, until time.Time) (int, error)
 	// Close releases the store.
 	Close() error
 }

@@ -282,6 +282,26 @@ func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
 	return nil
 }
 
+// RenewLeases implements orchestrator.Store.
+func (s *Store) RenewLeases(ctx context.Context, holder string, until time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	if holder == "" {
+		return 0, nil
+	}
+	n := 0
+	for _, j := range s.jobs {
+		if j.LeaseHolder == holder && !j.State.Terminal() {
+			j.LeaseExpiresAt = until.UTC()
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Close implements orchestrator.Store.
 func (s *Store) Close() error {
 	s.mu.Lock()

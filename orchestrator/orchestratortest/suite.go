@@ -43,6 +43,8 @@ func RunStore(t *testing.T, newStore NewStore) {
 		{"ListPagination", testListPagination},
 		{"ListFilters", testListFilters},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"LeasesAndProvenance", testLeasesAndProvenance},
+		{"ConcurrentClaim", testConcurrentClaim},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,5 +465,94 @@ func testConcurrentUpdates(t *testing.T, s orchestrator.Store) {
 	evs, _ := s.JobEvents(ctx(t), j.ID, 0)
 	if len(evs) != 2 {
 		t.Fatalf("%d events after the race, want 2", len(evs))
+	}
+}
+
+// testLeasesAndProvenance checks that the lease, the submitted spec, the
+// agent version and the attempt log round-trip, and that RenewLeases moves
+// the expiry of exactly the holder's live jobs without a version change.
+func testLeasesAndProvenance(t *testing.T, s orchestrator.Store) {
+	t0 := base.Add(time.Hour)
+	mine := NewJob("alice", 0)
+	mine.SubmittedSpec = json.RawMessage(`{"agent":"alphacal","dataset_id":"vlass/VLASS2.1/T10t01","gpus":2}`)
+	mine.AgentVersion = "alphacal@sha256:0123456789ab"
+	mine.LeaseHolder = "replica-a"
+	mine.LeaseExpiresAt = t0
+	mine.AttemptLog = []orchestrator.Attempt{
+		{Number: 1, TaskID: mine.ID + "-1", Backend: "simgpu", ExternalID: "x-1", Replica: "replica-a", ClaimedAt: base, StartedAt: base.Add(time.Second), EndedAt: base.Add(time.Minute), Outcome: orchestrator.StateFailed, Reason: "node lost"},
+		{Number: 2, TaskID: mine.ID + "-2", Backend: "simgpu", Replica: "replica-a", ClaimedAt: base.Add(2 * time.Minute)},
+	}
+	mustCreate(t, s, mine)
+	got, err := s.GetJob(ctx(t), mine.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalJobs(t, got, mine)
+
+	other := NewJob("alice", time.Second)
+	other.LeaseHolder = "replica-b"
+	other.LeaseExpiresAt = t0
+	mustCreate(t, s, other)
+	done := NewJob("alice", 2*time.Second)
+	done.LeaseHolder = "replica-a"
+	done.LeaseExpiresAt = t0
+	done.State = orchestrator.StateCompleted
+	mustCreate(t, s, done)
+
+	t1 := t0.Add(30 * time.Second)
+	n, err := s.RenewLeases(ctx(t), "replica-a", t1)
+	if err != nil || n != 1 {
+		t.Fatalf("RenewLeases = %d, %v; want 1 (only the live job of replica-a)", n, err)
+	}
+	got, _ = s.GetJob(ctx(t), mine.ID)
+	if !got.LeaseExpiresAt.Equal(t1) || got.Version != mine.Version {
+		t.Fatalf("after renew: lease expires %v version %d; want %v and unchanged version %d", got.LeaseExpiresAt, got.Version, t1, mine.Version)
+	}
+	for _, j := range []*orchestrator.Job{other, done} {
+		g, _ := s.GetJob(ctx(t), j.ID)
+		if !g.LeaseExpiresAt.Equal(t0) {
+			t.Fatalf("job %s (holder %s, state %s) was renewed to %v", j.ID, j.LeaseHolder, j.State, g.LeaseExpiresAt)
+		}
+	}
+	if n, err := s.RenewLeases(ctx(t), "", t1); err != nil || n != 0 {
+		t.Fatalf("RenewLeases(empty holder) = %d, %v; want 0", n, err)
+	}
+}
+
+// testConcurrentClaim has many goroutines try to take the same job's lease
+// with UpdateJob from the same version: exactly one may win.
+func testConcurrentClaim(t *testing.T, s orchestrator.Store) {
+	j := mustCreate(t, s, NewJob("alice", 0))
+	const n = 16
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins []string
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := j.Clone()
+			c.LeaseHolder = fmt.Sprintf("replica-%d", i)
+			c.LeaseExpiresAt = base.Add(time.Minute)
+			c.Version = j.Version + 1
+			err := s.UpdateJob(ctx(t), c, j.Version, nil)
+			if err == nil {
+				mu.Lock()
+				wins = append(wins, c.LeaseHolder)
+				mu.Unlock()
+			} else if !errors.Is(err, orchestrator.ErrConflict) {
+				t.Errorf("claim %d: %v, want nil or ErrConflict", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(wins) != 1 {
+		t.Fatalf("%d claims won (%v), want exactly 1", len(wins), wins)
+	}
+	got, _ := s.GetJob(ctx(t), j.ID)
+	if got.LeaseHolder != wins[0] {
+		t.Fatalf("stored holder %q, winner %q", got.LeaseHolder, wins[0])
 	}
 }

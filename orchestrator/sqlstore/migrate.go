@@ -91,6 +91,19 @@ var migrations = []migration{
 	},
 }
 
+func init() {
+	// Version 2: leases for several replicas and the provenance record.
+	v2 := []string{
+		`ALTER TABLE jobs ADD COLUMN lease_holder TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN lease_expires BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE jobs ADD COLUMN submitted_spec TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN agent_version TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN attempt_log TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX jobs_lease_holder ON jobs (lease_holder) WHERE lease_holder <> ''`,
+	}
+	migrations = append(migrations, migration{version: 2, name: "job leases and provenance", sqlite: v2, pg: v2})
+}
+
 // SchemaVersion is the schema version this release migrates to.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
@@ -106,15 +119,18 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 
 func (s *Store) migrate(ctx context.Context) error {
 	create := `CREATE TABLE IF NOT EXISTS horizons_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ns BIGINT NOT NULL)`
-	if _, err := s.db.ExecContext(ctx, create); err != nil {
-		return mapErr(err, "create migrations table")
-	}
 	for _, m := range migrations {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			if s.d == postgres {
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7421001)`); err != nil {
+				// Serialise migrators of this schema. CREATE TABLE IF NOT
+				// EXISTS itself is not safe against a concurrent creator
+				// on PostgreSQL, so it runs under the lock too.
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7421001, hashtext(current_schema()))`); err != nil {
 					return mapErr(err, "migration lock")
 				}
+			}
+			if _, err := tx.ExecContext(ctx, create); err != nil {
+				return mapErr(err, "create migrations table")
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM horizons_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {

@@ -186,7 +186,10 @@ func mapErr(err error, what string) error {
 const jobCols = `id, owner, agent, dataset_id, gpus, memory_mb, wall_time_ns, params, priority,
 	idempotency_key, correlation_id, workflow_id, depends_on, state, progress, backend,
 	external_id, handle_data, result, error, attempts, next_attempt_at, created_at,
-	updated_at, started_at, finished_at, version, sequence`
+	updated_at, started_at, finished_at, version, sequence, lease_holder, lease_expires,
+	submitted_spec, agent_version, attempt_log`
+
+var numJobCols = len(strings.Split(jobCols, ","))
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -209,10 +212,15 @@ func jobArgs(j *orchestrator.Job) []any {
 	if len(j.DependsOn) == 0 {
 		deps = nil
 	}
+	var attempts []byte
+	if len(j.AttemptLog) > 0 {
+		attempts, _ = json.Marshal(j.AttemptLog)
+	}
 	return []any{j.ID, j.Owner, j.Agent, j.DatasetID, j.GPUs, j.MemoryMB, int64(j.WallTime), text(j.Params), j.Priority,
 		j.IdempotencyKey, j.CorrelationID, j.WorkflowID, text(deps), string(j.State), j.Progress, j.Backend,
 		j.ExternalID, text(j.HandleData), text(j.Result), j.Error, j.Attempts, nanos(j.NextAttemptAt), nanos(j.CreatedAt),
-		nanos(j.UpdatedAt), nanos(j.StartedAt), nanos(j.FinishedAt), j.Version, j.Sequence}
+		nanos(j.UpdatedAt), nanos(j.StartedAt), nanos(j.FinishedAt), j.Version, j.Sequence, j.LeaseHolder, nanos(j.LeaseExpiresAt),
+		text(j.SubmittedSpec), j.AgentVersion, text(attempts)}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -220,13 +228,14 @@ type scanner interface{ Scan(dest ...any) error }
 func scanJob(r scanner) (*orchestrator.Job, error) {
 	var (
 		j                                        orchestrator.Job
-		wall, next, created, updated, start, fin int64
-		params, deps, handle, result, state      string
+		wall, next, created, updated, start, fin, lease int64
+		params, deps, handle, result, state, spec, attempts string
 	)
 	err := r.Scan(&j.ID, &j.Owner, &j.Agent, &j.DatasetID, &j.GPUs, &j.MemoryMB, &wall, &params, &j.Priority,
 		&j.IdempotencyKey, &j.CorrelationID, &j.WorkflowID, &deps, &state, &j.Progress, &j.Backend,
 		&j.ExternalID, &handle, &result, &j.Error, &j.Attempts, &next, &created,
-		&updated, &start, &fin, &j.Version, &j.Sequence)
+		&updated, &start, &fin, &j.Version, &j.Sequence, &j.LeaseHolder, &lease,
+		&spec, &j.AgentVersion, &attempts)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +250,15 @@ func scanJob(r scanner) (*orchestrator.Job, error) {
 	if result != "" {
 		j.Result = json.RawMessage(result)
 	}
+	if spec != "" {
+		j.SubmittedSpec = json.RawMessage(spec)
+	}
+	if attempts != "" {
+		if err := json.Unmarshal([]byte(attempts), &j.AttemptLog); err != nil {
+			return nil, fmt.Errorf("job %s: attempt_log column: %w", j.ID, err)
+		}
+	}
+	j.LeaseExpiresAt = fromNanos(lease)
 	if deps != "" {
 		if err := json.Unmarshal([]byte(deps), &j.DependsOn); err != nil {
 			return nil, fmt.Errorf("job %s: depends_on column: %w", j.ID, err)
@@ -305,7 +323,7 @@ func (s *Store) CreateJob(ctx context.Context, j *orchestrator.Job, evs []events
 				return mapErr(err, "look up idempotency key")
 			}
 		}
-		ph := strings.TrimSuffix(strings.Repeat("?, ", 28), ", ")
+		ph := strings.TrimSuffix(strings.Repeat("?, ", numJobCols), ", ")
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (`+jobCols+`) VALUES (`+ph+`)`), jobArgs(j)...); err != nil {
 			return mapErr(err, "insert job "+j.ID)
 		}
@@ -456,6 +474,20 @@ func (s *Store) UpdateJob(ctx context.Context, j *orchestrator.Job, prev int64, 
 		}
 		return s.insertEvents(ctx, tx, j.ID, evs)
 	})
+}
+
+// RenewLeases implements orchestrator.Store.
+func (s *Store) RenewLeases(ctx context.Context, holder string, until time.Time) (int, error) {
+	if holder == "" {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET lease_expires = ? WHERE lease_holder = ? AND state IN (?, ?, ?)`),
+		nanos(until), holder, string(orchestrator.StateSubmitted), string(orchestrator.StateQueued), string(orchestrator.StateRunning))
+	if err != nil {
+		return 0, mapErr(err, "renew leases of "+holder)
+	}
+	n, err := res.RowsAffected()
+	return int(n), mapErr(err, "renew leases of "+holder)
 }
 
 // JobEvents implements orchestrator.Store.
