@@ -90,4 +90,3 @@ func TestPostgresSchemasAreSeparate(t *testing.T) {
 		t.Fatalf("job of schema A visible in schema B: %v", err)
 	}
 }
-

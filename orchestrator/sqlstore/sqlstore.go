@@ -227,8 +227,8 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(r scanner) (*orchestrator.Job, error) {
 	var (
-		j                                        orchestrator.Job
-		wall, next, created, updated, start, fin, lease int64
+		j                                                   orchestrator.Job
+		wall, next, created, updated, start, fin, lease     int64
 		params, deps, handle, result, state, spec, attempts string
 	)
 	err := r.Scan(&j.ID, &j.Owner, &j.Agent, &j.DatasetID, &j.GPUs, &j.MemoryMB, &wall, &params, &j.Priority,
