@@ -62,6 +62,11 @@ func (s *scripted) Capacity(context.Context) (backends.Capacity, error) {
 func (s *scripted) Submit(_ context.Context, t backends.Task) (backends.Handle, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for ext, id := range s.byTask {
+		if id == t.ID { // de-duplicate by task id, as simgpu does
+			return backends.Handle{Backend: s.name, ExternalID: ext}, nil
+		}
+	}
 	if s.live() >= s.slots {
 		return backends.Handle{}, backends.ErrNoCapacity
 	}

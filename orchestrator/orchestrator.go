@@ -2,12 +2,12 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +109,45 @@ type Config struct {
 	Now func() time.Time
 	// Rand supplies retry jitter in [0,1); nil means math/rand/v2.
 	Rand func() float64
+	// ReplicaID names this orchestrator among the replicas that share one
+	// store; it is the lease holder of the jobs it works on. Empty means a
+	// random id. A process restarted with the same id takes its own jobs
+	// back at once instead of waiting for their leases to expire.
+	ReplicaID string
+	// LeaseTTL is how long a replica's claim on a job lasts without a
+	// heartbeat before another replica may take the job over; 0 means 30s.
+	LeaseTTL time.Duration
+	// HeartbeatInterval is how often the replica renews its leases; 0
+	// means LeaseTTL/3.
+	HeartbeatInterval time.Duration
+	// Quotas bound what each owner may run at once; the zero value
+	// imposes none.
+	Quotas Quotas
+}
+
+// Quota bounds one owner's running work. Zero fields mean no limit.
+type Quota struct {
+	// MaxRunning is the most jobs the owner may have placed on backends
+	// (QUEUED on a backend or RUNNING) at once.
+	MaxRunning int `json:"max_running"`
+	// MaxGPUs is the most GPUs the owner's placed jobs may hold at once;
+	// a job asking for more is rejected at submission.
+	MaxGPUs int `json:"max_gpus"`
+}
+
+// Quotas holds the default quota and per-owner overrides.
+type Quotas struct {
+	Default Quota
+	// Users overrides Default for the named owners.
+	Users map[string]Quota
+}
+
+// For returns the quota of owner.
+func (q Quotas) For(owner string) Quota {
+	if u, ok := q.Users[owner]; ok {
+		return u
+	}
+	return q.Default
 }
 
 // Orchestrator runs jobs: it validates and stores them, schedules them on
@@ -196,6 +235,23 @@ func New(store Store, bus *events.Bus, cfg *Config) (*Orchestrator, error) {
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
+	if c.ReplicaID == "" {
+		c.ReplicaID = "replica-" + uuid.NewString()[:8]
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.LeaseTTL {
+		c.HeartbeatInterval = c.LeaseTTL / 3
+	}
+	for owner, q := range c.Quotas.Users {
+		if q.MaxRunning < 0 || q.MaxGPUs < 0 {
+			return nil, fmt.Errorf("orchestrator: New: Config.Quotas.Users[%q] = %+v: limits must be >= 0", owner, q)
+		}
+	}
+	if c.Quotas.Default.MaxRunning < 0 || c.Quotas.Default.MaxGPUs < 0 {
+		return nil, fmt.Errorf("orchestrator: New: Config.Quotas.Default = %+v: limits must be >= 0", c.Quotas.Default)
+	}
 	o := &Orchestrator{
 		store:      store,
 		bus:        bus,
@@ -246,9 +302,10 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("orchestrator: recovery: %w", err)
 	}
-	o.wg.Add(2)
+	o.wg.Add(3)
 	go o.forwardLoop(loopCtx)
 	go o.runLoop(loopCtx)
+	go o.heartbeatLoop(loopCtx)
 	kick(o.outboxKick)
 	kick(o.schedKick)
 	return nil
@@ -277,6 +334,11 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 	// Last sweep so events committed just before Stop are not left behind
 	// longer than necessary (they would be forwarded on the next start).
 	_ = o.forwardOnce(ctx)
+	// Hand the jobs over: leases that expire now let any other replica
+	// (or the next start of this one) take them at once.
+	if _, err := o.store.RenewLeases(ctx, o.cfg.ReplicaID, o.now().Add(-time.Nanosecond)); err != nil {
+		o.log.Warn("stop: release leases", "err", err)
+	}
 	o.mu.Lock()
 	for w := range o.watchers {
 		w.close()
@@ -291,6 +353,9 @@ func (o *Orchestrator) Store() Store { return o.store }
 
 // Agents returns the agent registry.
 func (o *Orchestrator) Agents() *agents.Registry { return o.cfg.Agents }
+
+// ReplicaID returns the id this orchestrator holds job leases under.
+func (o *Orchestrator) ReplicaID() string { return o.cfg.ReplicaID }
 
 // Backends returns the configured backends in order.
 func (o *Orchestrator) Backends() []*backends.Backend {
@@ -342,6 +407,20 @@ func (o *Orchestrator) Submit(ctx context.Context, owner string, spec Spec) (job
 	if err := o.anyBackendFits(ctx, probe); err != nil {
 		return nil, false, err
 	}
+	if q := o.cfg.Quotas.For(owner); q.MaxGPUs > 0 && spec.GPUs > q.MaxGPUs {
+		return nil, false, &FieldError{Field: "gpus", Value: spec.GPUs, Msg: fmt.Sprintf("exceeds the GPU quota of owner %q (%d GPUs at once)", owner, q.MaxGPUs)}
+	}
+	// A replayed idempotency key returns the first job even when the
+	// queue is full now.
+	if spec.IdempotencyKey != "" {
+		prev, err := o.store.JobByIdempotencyKey(ctx, owner, spec.IdempotencyKey)
+		if err == nil {
+			return prev, false, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, false, err
+		}
+	}
 	waiting, err := o.store.CountJobs(ctx, "", []State{StateSubmitted, StateQueued})
 	if err != nil {
 		return nil, false, err
@@ -372,6 +451,10 @@ func (o *Orchestrator) Submit(ctx context.Context, owner string, spec Spec) (job
 		CreatedAt:      now,
 		UpdatedAt:      now,
 		Version:        1,
+		AgentVersion:   AgentVersion(agent.Descriptor()),
+	}
+	if raw, err := json.Marshal(spec); err == nil {
+		j.SubmittedSpec = raw
 	}
 	ev, err := o.newEvent(j, events.JobSubmitted, "", "")
 	if err != nil {
@@ -386,6 +469,13 @@ func (o *Orchestrator) Submit(ctx context.Context, owner string, spec Spec) (job
 	}
 	kick(o.outboxKick)
 	queued, err := o.transition(ctx, stored, StateQueued, events.JobQueued, "accepted", nil)
+	if errors.Is(err, ErrConflict) {
+		// The scheduler queued it first (it sweeps SUBMITTED jobs).
+		if cur, gerr := o.store.GetJob(ctx, stored.ID); gerr == nil {
+			kick(o.schedKick)
+			return cur, true, nil
+		}
+	}
 	if err != nil {
 		// The job is stored as SUBMITTED; recovery queues it on the next
 		// start and the scheduler loop retries meanwhile.
@@ -548,6 +638,14 @@ type evSpec struct {
 func (o *Orchestrator) commit(ctx context.Context, old, n *Job, specs []evSpec) (*Job, error) {
 	n.Version = old.Version + 1
 	n.UpdatedAt = o.now()
+	o.stampLease(n)
+	if n.State.Terminal() {
+		reason := n.Error
+		if len(specs) > 0 && reason == "" {
+			reason = specs[len(specs)-1].reason
+		}
+		closeAttempt(n, n.State, reason, n.UpdatedAt)
+	}
 	var evs []events.Event
 	for _, s := range specs {
 		ev, err := o.newEvent(n, s.t, s.prev, s.reason)
@@ -568,452 +666,6 @@ func (o *Orchestrator) commit(ctx context.Context, old, n *Job, specs []evSpec) 
 // save stores a change that carries no event (placement, silent progress).
 func (o *Orchestrator) save(ctx context.Context, old, n *Job) (*Job, error) {
 	return o.commit(ctx, old, n, nil)
-}
-
-// ---------------------------------------------------------------------------
-// Recovery
-
-func (o *Orchestrator) recover(ctx context.Context) error {
-	jobs, err := o.listAll(ctx, []State{StateSubmitted, StateQueued, StateRunning})
-	if err != nil {
-		return err
-	}
-	for _, j := range jobs {
-		switch {
-		case j.State == StateSubmitted:
-			if _, err := o.transition(ctx, j, StateQueued, events.JobQueued, "queued after restart", nil); err != nil && !errors.Is(err, ErrConflict) {
-				return err
-			}
-		case j.ExternalID != "":
-			b, ok := o.backends[j.Backend]
-			if !ok {
-				o.fail(ctx, j, fmt.Sprintf("backend %q is not configured after restart; task %s cannot be followed", j.Backend, j.ExternalID), true)
-				continue
-			}
-			st, err := b.Recover(ctx, o.handle(j))
-			if errors.Is(err, backends.ErrTaskNotFound) {
-				o.fail(ctx, j, fmt.Sprintf("task %s was lost: backend %s no longer knows it after a restart", j.ExternalID, j.Backend), true)
-				continue
-			}
-			if err != nil {
-				// Keep it; the monitor retries Status and decides.
-				o.log.Warn("recover: backend status failed; will retry", "job", j.ID, "backend", j.Backend, "err", err)
-				continue
-			}
-			o.apply(ctx, j, st)
-			o.log.Info("recovered job", "job", j.ID, "backend", j.Backend, "task_state", st.State)
-		}
-	}
-	return nil
-}
-
-func (o *Orchestrator) listAll(ctx context.Context, states []State) ([]*Job, error) {
-	var out []*Job
-	q := ListQuery{States: states, Limit: MaxPageSize}
-	for {
-		p, err := o.store.ListJobs(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Jobs...)
-		if p.NextCursor == "" {
-			return out, nil
-		}
-		q.Cursor = p.NextCursor
-	}
-}
-
-// ---------------------------------------------------------------------------
-// Scheduler and monitor
-
-func (o *Orchestrator) runLoop(ctx context.Context) {
-	defer o.wg.Done()
-	sched := time.NewTicker(o.cfg.ScheduleInterval)
-	poll := time.NewTicker(o.cfg.PollInterval)
-	defer sched.Stop()
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-o.schedKick:
-			o.schedule(ctx)
-		case <-sched.C:
-			o.schedule(ctx)
-		case <-poll.C:
-			o.monitor(ctx)
-			o.schedule(ctx)
-		}
-	}
-}
-
-func (o *Orchestrator) schedule(ctx context.Context) {
-	jobs, err := o.listAll(ctx, []State{StateSubmitted, StateQueued})
-	if err != nil {
-		if ctx.Err() == nil {
-			o.log.Error("scheduler: list queued jobs", "err", err)
-		}
-		return
-	}
-	now := o.now()
-	var ready []*Job
-	for _, j := range jobs {
-		if j.State == StateSubmitted {
-			if _, err := o.transition(ctx, j, StateQueued, events.JobQueued, "accepted", nil); err != nil {
-				o.log.Warn("scheduler: queue submitted job", "job", j.ID, "err", err)
-			}
-			continue
-		}
-		if j.ExternalID != "" || j.NextAttemptAt.After(now) {
-			continue
-		}
-		if len(j.DependsOn) > 0 {
-			ok, err := o.dependenciesDone(ctx, j)
-			if err != nil || !ok {
-				continue
-			}
-		}
-		ready = append(ready, j)
-	}
-	if len(ready) == 0 {
-		return
-	}
-	sort.SliceStable(ready, func(a, b int) bool {
-		if ready[a].Priority != ready[b].Priority {
-			return ready[a].Priority > ready[b].Priority
-		}
-		if !ready[a].CreatedAt.Equal(ready[b].CreatedAt) {
-			return ready[a].CreatedAt.Before(ready[b].CreatedAt)
-		}
-		return ready[a].ID < ready[b].ID
-	})
-	type slot struct {
-		b    *backends.Backend
-		caps backends.Capabilities
-		cap  backends.Capacity
-		ok   bool
-	}
-	slots := make([]*slot, 0, len(o.cfg.Backends))
-	for _, b := range o.cfg.Backends {
-		s := &slot{b: b}
-		caps, err1 := b.Capabilities(ctx)
-		capy, err2 := b.Capacity(ctx)
-		if err1 == nil && err2 == nil {
-			s.caps, s.cap, s.ok = caps, capy, true
-		} else {
-			o.log.Warn("scheduler: backend unavailable", "backend", b.Name(), "err", errors.Join(err1, err2))
-		}
-		slots = append(slots, s)
-	}
-	for _, j := range ready {
-		task := o.task(j)
-		placed := false
-		fitsSomewhere := false
-		for _, s := range slots {
-			if !s.ok {
-				continue
-			}
-			if s.caps.Fits(task) != nil {
-				continue
-			}
-			fitsSomewhere = true
-			if s.cap.FreeSlots == 0 || s.cap.FreeGPUs < j.GPUs {
-				continue
-			}
-			if err := o.place(ctx, j, s.b, task); err != nil {
-				if errors.Is(err, backends.ErrNoCapacity) {
-					s.cap.FreeSlots = 0
-					continue
-				}
-				o.log.Warn("scheduler: place job", "job", j.ID, "backend", s.b.Name(), "err", err)
-				break
-			}
-			s.cap.FreeGPUs -= j.GPUs
-			if s.cap.FreeSlots > 0 {
-				s.cap.FreeSlots--
-			}
-			placed = true
-			break
-		}
-		if !placed && !fitsSomewhere && anyOK(slots, func(s *slot) bool { return s.ok }) {
-			o.fail(ctx, j, "no configured backend can run this job any more (capabilities changed)", false)
-		}
-	}
-}
-
-func anyOK[T any](xs []T, f func(T) bool) bool {
-	for _, x := range xs {
-		if f(x) {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *Orchestrator) dependenciesDone(ctx context.Context, j *Job) (bool, error) {
-	for _, id := range j.DependsOn {
-		d, err := o.store.GetJob(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			o.fail(ctx, j, fmt.Sprintf("dependency %s does not exist", id), false)
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		switch d.State {
-		case StateCompleted:
-			continue
-		case StateFailed, StateCancelled:
-			o.fail(ctx, j, fmt.Sprintf("dependency %s ended %s", id, d.State), false)
-			return false, nil
-		default:
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-func (o *Orchestrator) task(j *Job) backends.Task {
-	return backends.Task{
-		ID:        fmt.Sprintf("%s-%d", j.ID, j.Attempts+1),
-		Agent:     j.Agent,
-		DatasetID: j.DatasetID,
-		GPUs:      j.GPUs,
-		MemoryMB:  j.MemoryMB,
-		WallTime:  j.WallTime,
-		Params:    j.Params,
-		Labels:    map[string]string{"job_id": j.ID, "owner": j.Owner, "correlation_id": j.CorrelationID},
-	}
-}
-
-// place submits j's task to b and records the handle. The job stays QUEUED
-// until the backend reports the task running.
-func (o *Orchestrator) place(ctx context.Context, j *Job, b *backends.Backend, t backends.Task) error {
-	h, err := b.Submit(ctx, t)
-	if err != nil {
-		if errors.Is(err, backends.ErrInvalidTask) {
-			o.fail(ctx, j, "backend "+b.Name()+" rejected the task: "+err.Error(), false)
-			return nil
-		}
-		return err
-	}
-	n := j.Clone()
-	n.Backend = b.Name()
-	n.ExternalID = h.ExternalID
-	n.HandleData = h.Data
-	n.Attempts++
-	n.NextAttemptAt = time.Time{}
-	if _, err := o.save(ctx, j, n); err != nil {
-		// The job changed under us (cancelled); stop the task we started.
-		_ = b.Cancel(context.WithoutCancel(ctx), h)
-		return fmt.Errorf("record placement: %w", err)
-	}
-	o.log.Debug("placed job", "job", j.ID, "backend", b.Name(), "external_id", h.ExternalID, "attempt", n.Attempts)
-	return nil
-}
-
-func (o *Orchestrator) monitor(ctx context.Context) {
-	jobs, err := o.listAll(ctx, []State{StateQueued, StateRunning})
-	if err != nil {
-		if ctx.Err() == nil {
-			o.log.Error("monitor: list active jobs", "err", err)
-		}
-		return
-	}
-	for _, j := range jobs {
-		if ctx.Err() != nil {
-			return
-		}
-		if j.ExternalID == "" {
-			continue
-		}
-		b, ok := o.backends[j.Backend]
-		if !ok {
-			o.fail(ctx, j, fmt.Sprintf("backend %q is not configured", j.Backend), true)
-			continue
-		}
-		st, err := b.Status(ctx, o.handle(j))
-		if errors.Is(err, backends.ErrTaskNotFound) {
-			o.fail(ctx, j, fmt.Sprintf("task %s was lost on backend %s", j.ExternalID, j.Backend), true)
-			continue
-		}
-		if err != nil {
-			o.log.Warn("monitor: status", "job", j.ID, "backend", j.Backend, "err", err)
-			continue
-		}
-		o.apply(ctx, j, st)
-	}
-}
-
-// apply moves j according to the backend status st.
-func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
-	var err error
-	switch st.State {
-	case backends.TaskPending:
-		return
-	case backends.TaskRunning:
-		if j.State == StateQueued {
-			j, err = o.markRunning(ctx, j, st)
-			if err != nil {
-				o.logCommit("mark running", j, err)
-				return
-			}
-		}
-		if o.overWallTime(j) {
-			o.timeout(ctx, j)
-			return
-		}
-		o.progress(ctx, j, st.Progress)
-	case backends.TaskCompleted:
-		if j.State == StateQueued {
-			if j, err = o.markRunning(ctx, j, st); err != nil {
-				o.logCommit("mark running", j, err)
-				return
-			}
-		}
-		_, err = o.transition(ctx, j, StateCompleted, events.JobCompleted, "completed", func(n *Job) {
-			n.Progress = 100
-			n.Result = st.Result
-			n.Error = ""
-			n.FinishedAt = endTime(st, o.now())
-		})
-		o.logCommit("complete", j, err)
-	case backends.TaskFailed, backends.TaskTimeout:
-		msg := st.Message
-		if msg == "" {
-			msg = "task failed"
-		}
-		if st.ExitCode != nil {
-			msg = fmt.Sprintf("%s (exit code %d)", msg, *st.ExitCode)
-		}
-		if st.State == backends.TaskTimeout {
-			msg = "backend wall-time limit reached: " + msg
-		}
-		o.fail(ctx, j, msg, st.State == backends.TaskFailed)
-	case backends.TaskCancelled:
-		_, err = o.transition(ctx, j, StateCancelled, events.JobCancelled, "task cancelled on backend "+j.Backend, func(n *Job) {
-			n.FinishedAt = endTime(st, o.now())
-		})
-		o.logCommit("cancel", j, err)
-	}
-}
-
-func endTime(st backends.Status, now time.Time) time.Time {
-	if !st.EndedAt.IsZero() {
-		return st.EndedAt.UTC()
-	}
-	return now
-}
-
-func (o *Orchestrator) logCommit(what string, j *Job, err error) {
-	if err != nil && !errors.Is(err, ErrConflict) {
-		o.log.Error("monitor: "+what, "job", j.ID, "err", err)
-	}
-}
-
-func (o *Orchestrator) markRunning(ctx context.Context, j *Job, st backends.Status) (*Job, error) {
-	return o.transition(ctx, j, StateRunning, events.JobRunning, "started on "+j.Backend, func(n *Job) {
-		n.StartedAt = o.now()
-		if !st.StartedAt.IsZero() {
-			n.StartedAt = st.StartedAt.UTC()
-		}
-	})
-}
-
-func (o *Orchestrator) overWallTime(j *Job) bool {
-	return j.State == StateRunning && j.WallTime > 0 && !j.StartedAt.IsZero() && o.now().Sub(j.StartedAt) > j.WallTime
-}
-
-func (o *Orchestrator) timeout(ctx context.Context, j *Job) {
-	if b, ok := o.backends[j.Backend]; ok {
-		if err := b.Cancel(ctx, o.handle(j)); err != nil && !errors.Is(err, backends.ErrTaskNotFound) {
-			o.log.Warn("timeout: cancel task", "job", j.ID, "err", err)
-		}
-	}
-	o.fail(ctx, j, fmt.Sprintf("wall-time limit of %s exceeded", j.WallTime), false)
-}
-
-// progress stores a new progress value, emitting job.progress when it
-// crosses a multiple of the progress step.
-func (o *Orchestrator) progress(ctx context.Context, j *Job, p float64) {
-	if math.IsNaN(p) {
-		return
-	}
-	p = math.Max(0, math.Min(100, p))
-	if p >= 100 {
-		p = 99.9 // 100 belongs to job.completed
-	}
-	if p <= j.Progress {
-		return
-	}
-	step := o.cfg.ProgressStep
-	crossed := math.Floor(p/step) > math.Floor(j.Progress/step)
-	if !crossed && p-j.Progress < 1 {
-		return
-	}
-	n := j.Clone()
-	n.Progress = math.Round(p*10) / 10
-	var err error
-	if crossed {
-		_, err = o.commit(ctx, j, n, []evSpec{{t: events.JobProgress, prev: j.State, reason: fmt.Sprintf("%.0f%% done", math.Floor(p/step)*step)}})
-	} else {
-		_, err = o.save(ctx, j, n)
-	}
-	o.logCommit("progress", j, err)
-}
-
-// fail moves j to FAILED with reason; when retryable and attempts remain it
-// then re-queues it with a backoff.
-func (o *Orchestrator) fail(ctx context.Context, j *Job, reason string, retryable bool) {
-	if j.State.Terminal() {
-		return
-	}
-	now := o.now()
-	retry := retryable && j.Attempts < o.cfg.Retry.MaxAttempts
-	n := j.Clone()
-	prev := n.State
-	n.State = StateFailed
-	n.Error = reason
-	n.FinishedAt = now
-	if err := CheckTransition(prev, StateFailed); err != nil {
-		o.log.Error("fail: illegal transition", "job", j.ID, "err", err)
-		return
-	}
-	specs := []evSpec{{t: events.JobFailed, prev: prev, reason: reason}}
-	if !retry {
-		_, err := o.commit(ctx, j, n, specs)
-		o.logCommit("fail", j, err)
-		return
-	}
-	// FAILED -> QUEUED in the same transaction: both events are written,
-	// and the job is never left FAILED when a retry is due.
-	o.randMu.Lock()
-	u := o.cfg.Rand()
-	o.randMu.Unlock()
-	wait := o.cfg.Retry.Backoff(max(j.Attempts, 1), u)
-	ev1, err := o.newEvent(n, events.JobFailed, prev, reason)
-	if err != nil {
-		o.log.Error("fail: event", "job", j.ID, "err", err)
-		return
-	}
-	n.State = StateQueued
-	n.Backend, n.ExternalID, n.HandleData = "", "", nil
-	n.FinishedAt = time.Time{}
-	n.StartedAt = time.Time{}
-	n.Progress = 0
-	n.NextAttemptAt = now.Add(wait)
-	ev2, err := o.newEvent(n, events.JobQueued, StateFailed, fmt.Sprintf("retry %d of %d after %s", j.Attempts+1, o.cfg.Retry.MaxAttempts, wait.Round(time.Millisecond)))
-	if err != nil {
-		o.log.Error("fail: event", "job", j.ID, "err", err)
-		return
-	}
-	n.Version = j.Version + 1
-	n.UpdatedAt = now
-	if err := o.store.UpdateJob(ctx, n, j.Version, []events.Event{ev1, ev2}); err != nil {
-		o.logCommit("fail+retry", j, err)
-		return
-	}
-	kick(o.outboxKick)
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,9 @@ type Store interface {
 	CreateJob(ctx context.Context, j *Job, evs []events.Event) (stored *Job, created bool, err error)
 	// GetJob returns the job with id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)
+	// JobByIdempotencyKey returns owner's job created with key, or
+	// ErrNotFound.
+	JobByIdempotencyKey(ctx context.Context, owner, key string) (*Job, error)
 	// ListJobs returns one page of jobs, newest first.
 	ListJobs(ctx context.Context, q ListQuery) (Page, error)
 	// CountJobs counts the jobs of owner (all owners when empty) in states

@@ -129,6 +129,21 @@ func (s *Store) GetJob(ctx context.Context, id string) (*orchestrator.Job, error
 	return j.Clone(), nil
 }
 
+// JobByIdempotencyKey implements orchestrator.Store.
+func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*orchestrator.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if id, ok := s.idem[owner+"\x00"+key]; ok && key != "" {
+		if j, ok := s.jobs[id]; ok {
+			return j.Clone(), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no job of owner %q with idempotency key %q", orchestrator.ErrNotFound, owner, key)
+}
+
 func matches(j *orchestrator.Job, owner, wf string, states []orchestrator.State) bool {
 	if owner != "" && j.Owner != owner {
 		return false

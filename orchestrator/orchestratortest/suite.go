@@ -173,6 +173,12 @@ func testIdempotency(t *testing.T, s orchestrator.Store) {
 	if created || got.ID != a.ID {
 		t.Fatalf("second CreateJob with the same key: created=%v id=%s, want false and %s", created, got.ID, a.ID)
 	}
+	if byKey, err := s.JobByIdempotencyKey(ctx(t), "alice", "same"); err != nil || byKey.ID != a.ID {
+		t.Fatalf("JobByIdempotencyKey(alice, same) = %v, %v; want job %s", byKey, err, a.ID)
+	}
+	if _, err := s.JobByIdempotencyKey(ctx(t), "bob", "same"); !errors.Is(err, orchestrator.ErrNotFound) {
+		t.Fatalf("JobByIdempotencyKey(bob, same) before bob used it = %v, want ErrNotFound", err)
+	}
 	if _, err := s.GetJob(ctx(t), b.ID); !errors.Is(err, orchestrator.ErrNotFound) {
 		t.Fatalf("the duplicate job was stored: %v", err)
 	}

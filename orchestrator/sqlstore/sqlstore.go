@@ -358,6 +358,21 @@ func (s *Store) GetJob(ctx context.Context, id string) (*orchestrator.Job, error
 	return j, nil
 }
 
+// JobByIdempotencyKey implements orchestrator.Store.
+func (s *Store) JobByIdempotencyKey(ctx context.Context, owner, key string) (*orchestrator.Job, error) {
+	if key == "" {
+		return nil, fmt.Errorf("%w: empty idempotency key", orchestrator.ErrNotFound)
+	}
+	j, err := scanJob(s.db.QueryRowContext(ctx, s.q(`SELECT `+jobCols+` FROM jobs WHERE owner = ? AND idempotency_key = ?`), owner, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no job of owner %q with idempotency key %q", orchestrator.ErrNotFound, owner, key)
+	}
+	if err != nil {
+		return nil, mapErr(err, "look up idempotency key")
+	}
+	return j, nil
+}
+
 func where(owner, wf string, states []orchestrator.State) (string, []any) {
 	var conds []string
 	var args []any
