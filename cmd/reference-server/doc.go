@@ -53,6 +53,8 @@
 //	                                  type, data); Last-Event-ID resumes
 //	GET  /api/v1/ephemeris/...        ephemeris endpoints (public)
 //	GET  /healthz, /readyz, /metrics  probes and Prometheus metrics
+//	GET  /openapi.json                OpenAPI 3 document of this API (TestOpenAPI validates
+//	                                  real responses against it)
 //	GET  /                            dashboard
 //
 // A job is rendered as id, owner, agent, dataset_id, gpus, params, priority,

@@ -36,6 +36,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 
 	static, _ := fs.Sub(dashboardFS, "dashboard")
 	mux.Handle("GET /{$}", http.FileServerFS(static))
