@@ -563,11 +563,12 @@ func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
 		return
 	case backends.TaskRunning:
 		if j.State == StateQueued {
-			j, err = o.markRunning(ctx, j, st)
+			r, err := o.markRunning(ctx, j, st)
 			if err != nil {
 				o.logCommit("mark running", j, err)
 				return
 			}
+			j = r
 		}
 		if o.overWallTime(j) {
 			o.timeout(ctx, j)
@@ -576,10 +577,12 @@ func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
 		o.progress(ctx, j, st.Progress)
 	case backends.TaskCompleted:
 		if j.State == StateQueued {
-			if j, err = o.markRunning(ctx, j, st); err != nil {
+			r, err := o.markRunning(ctx, j, st)
+			if err != nil {
 				o.logCommit("mark running", j, err)
 				return
 			}
+			j = r
 		}
 		_, err = o.transition(ctx, j, StateCompleted, events.JobCompleted, "completed", func(n *Job) {
 			n.Progress = 100
