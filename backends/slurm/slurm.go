@@ -31,6 +31,7 @@ const (
 	DefaultName        = "slurm"
 	DefaultAPIVersion  = "v0.0.38"
 	DefaultCommand     = "horizons-agent run"
+	DefaultJobPrefix   = "horizons-"
 	DefaultMaxWallTime = 48 * time.Hour
 	DefaultRetryMax    = 3
 	DefaultCallTimeout = 30 * time.Second
@@ -59,9 +60,17 @@ type Config struct {
 	Partition string
 	// WorkDir is the job's working directory on the cluster. Required.
 	WorkDir string
-	// Command is the agent runner the batch script executes; default
-	// "horizons-agent run".
+	// Command is the agent runner the batch script executes, a binary
+	// path (on the cluster) and its subcommand; default "horizons-agent
+	// run" found through PATH. The script appends --result
+	// WorkDir/horizons-<job id>.result.json. It is inserted into the
+	// script as given (shell words), so quote a path with spaces.
 	Command string
+	// JobPrefix starts the name of every job this backend submits (the
+	// task id follows); Capacity counts only jobs whose name starts with
+	// it. Default "horizons-". Give each deployment sharing a cluster
+	// account its own prefix.
+	JobPrefix string
 	// Env is extra environment for every job; PATH defaults to
 	// /usr/local/bin:/usr/bin:/bin. Values are never logged.
 	Env map[string]string
@@ -146,6 +155,12 @@ func New(cfg *Config) (*Driver, error) {
 	}
 	if c.Command == "" {
 		c.Command = DefaultCommand
+	}
+	if c.JobPrefix == "" {
+		c.JobPrefix = DefaultJobPrefix
+	}
+	if strings.ContainsAny(c.JobPrefix, " \t\n\"'") {
+		return nil, fmt.Errorf("slurm: config field JobPrefix is %q, want no white space or quotes", c.JobPrefix)
 	}
 	if c.MaxWallTime == 0 {
 		c.MaxWallTime = DefaultMaxWallTime
@@ -533,7 +548,7 @@ func (d *Driver) submission(t backends.Task) (jobSubmission, error) {
 		wall = d.cfg.MaxWallTime
 	}
 	p := jobProperties{
-		Name:                    "horizons-" + t.ID,
+		Name:                    d.cfg.JobPrefix + t.ID,
 		Partition:               d.cfg.Partition,
 		CurrentWorkingDirectory: d.cfg.WorkDir,
 		StandardOutput:          path.Join(d.cfg.WorkDir, "horizons-%j.out"),
@@ -610,8 +625,27 @@ type Job struct {
 	SubmitTime  *int64 `json:"submit_time"`
 	TimeLimit   *int64 `json:"time_limit"`
 	StdOut      string `json:"standard_output"`
+	WorkDir     string `json:"current_working_directory"`
 	Comment     string `json:"comment"`
 	UserName    string `json:"user_name"`
+}
+
+// ID returns the job id as a handle's ExternalID.
+func (j Job) ID() string { return strconv.FormatInt(j.JobID, 10) }
+
+// Jobs lists every job slurmctld holds (GET /jobs), this backend's and
+// others'; finished jobs stay until slurmctld purges them (MinJobAge).
+func (d *Driver) Jobs(ctx context.Context) ([]Job, error) {
+	var out struct {
+		Jobs []Job `json:"jobs"`
+	}
+	if _, err := d.version(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.call(ctx, http.MethodGet, d.listPath("/jobs"), nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Jobs, nil
 }
 
 func validJobID(s string) bool {
@@ -648,13 +682,61 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 		return backends.Status{}, err
 	}
 	st := JobStatus(j)
-	if st.State == backends.TaskCompleted {
-		// The agent runner's result file, when WorkDir is visible here.
+	// The agent runner's files, when WorkDir is visible here (a shared
+	// filesystem or a single-node cluster).
+	switch st.State {
+	case backends.TaskCompleted:
 		if r, err := d.ReadResult(h.ExternalID); err == nil {
 			st.Result = r
 		}
+	case backends.TaskRunning, backends.TaskFailed, backends.TaskTimeout, backends.TaskCancelled:
+		if p, ok := d.readProgress(h.ExternalID); ok {
+			// 100 belongs to COMPLETED alone.
+			st.Progress = math.Min(p, 99)
+		}
+		if st.State == backends.TaskFailed {
+			if msg := d.readRunnerError(h.ExternalID); msg != "" {
+				st.Message += ": " + msg
+			}
+		}
 	}
 	return st, nil
+}
+
+// readProgress reads the progress file the agent runner keeps
+// (WorkDir/horizons-<job id>.progress.json).
+func (d *Driver) readProgress(jobID string) (float64, bool) {
+	b, err := os.ReadFile(path.Join(d.cfg.WorkDir, "horizons-"+jobID+".progress.json"))
+	if err != nil {
+		return 0, false
+	}
+	var p struct {
+		Percent *float64 `json:"percent"`
+	}
+	if json.Unmarshal(b, &p) != nil || p.Percent == nil || math.IsNaN(*p.Percent) {
+		return 0, false
+	}
+	return math.Min(math.Max(*p.Percent, 0), 100), true
+}
+
+// readRunnerError returns the error the agent runner wrote into the
+// result file of a failed job, if any.
+func (d *Driver) readRunnerError(jobID string) string {
+	b, err := os.ReadFile(path.Join(d.cfg.WorkDir, "horizons-"+jobID+".result.json"))
+	if err != nil {
+		return ""
+	}
+	var doc struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	const max = 500
+	if len(doc.Error) > max {
+		doc.Error = doc.Error[:max] + "..."
+	}
+	return doc.Error
 }
 
 // WaitStatus decodes a raw wait(2) status as Slurm reports it in exit_code:
@@ -758,21 +840,16 @@ func (d *Driver) Recover(ctx context.Context, h backends.Handle) (backends.Statu
 // (named horizons-*): running, pending, and the GPUs of running jobs this
 // process submitted.
 func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
-	var out struct {
-		Jobs []Job `json:"jobs"`
-	}
-	if _, err := d.version(ctx); err != nil {
-		return backends.Capacity{}, err
-	}
-	if err := d.call(ctx, http.MethodGet, d.listPath("/jobs"), nil, &out); err != nil {
+	jobs, err := d.Jobs(ctx)
+	if err != nil {
 		return backends.Capacity{}, err
 	}
 	c := backends.Capacity{TotalGPUs: d.cfg.TotalGPUs, FreeSlots: -1}
 	used := 0
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, j := range out.Jobs {
-		if !strings.HasPrefix(j.Name, "horizons-") {
+	for _, j := range jobs {
+		if !strings.HasPrefix(j.Name, d.cfg.JobPrefix) {
 			continue
 		}
 		switch State(j.JobState) {
