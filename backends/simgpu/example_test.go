@@ -110,3 +110,31 @@ func ExampleConfig_failureRate() {
 	// task-4 FAILED simulated preemption on node-1 at 21% of the run
 	// task-5 FAILED simulated preemption on node-1 at 87% of the run
 }
+
+// A heterogeneous cluster: the batch size follows the memory of the GPU a
+// task gets, and the faster pool runs the parallel share faster.
+func ExampleConfig_pools() {
+	ctx := context.Background()
+	clock := simgpu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, _ := simgpu.New(&simgpu.Config{Clock: clock, DatasetGB: func(string) float64 { return 100 },
+		Pools: []simgpu.Pool{
+			{Name: "a100-40", Nodes: 1, GPUsPerNode: 1, GPUModel: "A100-40GB", GPUMemoryMB: 40960},
+			{Name: "h100-80", Nodes: 1, GPUsPerNode: 1, GPUModel: "H100-80GB", GPUMemoryMB: 81920, Speed: 2},
+		}})
+	defer d.Close()
+	var hs []backends.Handle
+	for i := range 2 {
+		h, _ := d.Submit(ctx, backends.Task{ID: fmt.Sprintf("img-%d", i), Agent: agents.NameImageReconstruction, DatasetID: "VLASS2.1", GPUs: 1})
+		hs = append(hs, h)
+	}
+	clock.Advance(2 * time.Hour)
+	for _, h := range hs {
+		st, _ := d.Status(ctx, h)
+		var r simgpu.Result
+		json.Unmarshal(st.Result, &r)
+		fmt.Printf("%s on %s: %d batch(es) of %d MB, %.0f s\n", r.GPUModel, st.Node, r.Batches, r.BatchSizeMB, r.ModelledSeconds)
+	}
+	// Output:
+	// H100-80GB on node-1: 1 batch(es) of 40000 MB, 1575 s
+	// A100-40GB on node-0: 2 batch(es) of 20000 MB, 3240 s
+}

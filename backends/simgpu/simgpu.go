@@ -34,7 +34,35 @@ const (
 	// BatchOverhead is the extra fraction of run time each additional
 	// batch costs when a dataset does not fit in GPU memory at once.
 	BatchOverhead = 0.08
+	// UsableGPUFraction is the share of a GPU's memory a batch may fill;
+	// the rest is the runtime's own (CUDA context, model weights).
+	UsableGPUFraction = 0.9
 )
+
+// LabelPrecision is a task label that overrides Config.MixedPrecision for
+// one task: "mixed" or "fp32".
+const LabelPrecision = "simgpu.precision"
+
+// Pool is a group of identical nodes in a heterogeneous cluster.
+type Pool struct {
+	// Name names the pool in results and Nodes; default "pool-<i>".
+	Name string
+	// Nodes is the number of nodes in the pool. Required (> 0).
+	Nodes int
+	// GPUsPerNode is the number of GPUs on each node. Required (> 0).
+	GPUsPerNode int
+	// GPUModel is informational, e.g. "A100-80GB".
+	GPUModel string
+	// GPUMemoryMB is the memory of one GPU; default Config.GPUMemoryMB.
+	GPUMemoryMB int
+	// NodeMemoryMB is the host memory of one node; default
+	// Config.NodeMemoryMB.
+	NodeMemoryMB int
+	// Speed is the GPU throughput relative to the reference GPU the agents'
+	// estimates are for (an A100): 2 runs the parallel share twice as
+	// fast. Default 1.
+	Speed float64
+}
 
 // LabelFail is a task label that makes the task fail deliberately, whatever
 // the failure rate: its value is the failure kind ("node-loss",
@@ -56,15 +84,27 @@ var failKinds = []string{FailNodeLoss, FailOOM, FailPreemption}
 type Config struct {
 	// Name is the backend name stored in handles; default "simgpu".
 	Name string
-	// Nodes is the number of nodes; default 2.
+	// Nodes is the number of nodes; default 2. Ignored when Pools is set
+	// (Config() then reports the total).
 	Nodes int
-	// GPUsPerNode is the number of GPUs on each node; default 4.
+	// GPUsPerNode is the number of GPUs on each node; default 4. Ignored
+	// when Pools is set (Config() then reports the largest node's).
 	GPUsPerNode int
 	// GPUMemoryMB is the memory of one GPU; default 40960.
 	GPUMemoryMB int
-	// NodeMemoryMB is the host memory of a node and the most a task may ask
-	// for; default 262144.
+	// NodeMemoryMB is the host memory of a node; default 262144. A task's
+	// MemoryMB is reserved on the node it runs on (shared out by GPUs
+	// when it spans nodes), and one task may ask for at most the smallest
+	// node's memory.
 	NodeMemoryMB int
+	// Pools, when set, makes a heterogeneous cluster: nodes are numbered
+	// node-0, node-1, ... pool after pool.
+	Pools []Pool
+	// NodeDowntime, when > 0, makes an injected node loss take the whole
+	// node down for this long (modelled time): every task on it fails with
+	// node-loss and nothing is placed on it until it returns. 0 means only
+	// the one task fails and the node stays up.
+	NodeDowntime time.Duration
 	// MaxWallTime is the longest wall time a task may ask for, in modelled
 	// time; default 48 h. A task with WallTime 0 gets this limit.
 	MaxWallTime time.Duration
@@ -136,9 +176,21 @@ type Driver struct {
 	byID    map[string]*task // by task id
 	queue   []*task          // FIFO of pending GPU tasks
 	running map[*task]struct{}
+	nodes   []node
 	gpus    [][]*task      // [node][gpu] -> running task or nil
 	history [][][]interval // [node][gpu] -> occupancy, oldest first
 }
+
+// node is one node of the cluster.
+type node struct {
+	name, pool, model string
+	gpuMem, hostMem   int
+	speed             float64
+	memUsed           int       // host memory reserved by running tasks
+	downUntil         time.Time // clock time a lost node returns; zero when up
+}
+
+func (n *node) up() bool { return n.downUntil.IsZero() }
 
 type gpuRef struct{ node, index int }
 
@@ -154,6 +206,15 @@ type task struct {
 	batches  int
 	failAt   float64 // fraction of the run at which it fails; 0 = never
 	failKind string
+
+	baseSecs  float64 // modelled seconds on reference GPUs, one batch
+	memF      float64 // modelled GPU memory of the whole task, unrounded
+	mixed     bool    // mixed precision
+	mixedGain float64 // effective speed-up of mixed precision on this run
+	speed     float64 // slowest placed GPU's speed
+	batchMB   int     // GPU memory of one batch on one GPU
+	hostRes   map[int]int
+	lostWith  string // the task whose node loss ended this one
 
 	state     backends.TaskState
 	msg       string
@@ -203,6 +264,9 @@ func New(cfg *Config) (*Driver, error) {
 	if c.HistoryLimit, err = check("HistoryLimit", c.HistoryLimit, 1000); err != nil {
 		return nil, err
 	}
+	if c.NodeDowntime < 0 {
+		return nil, fmt.Errorf("simgpu: config field NodeDowntime is %s, want >= 0", c.NodeDowntime)
+	}
 	if c.MaxQueue < 0 {
 		return nil, fmt.Errorf("simgpu: config field MaxQueue is %d, want >= 0", c.MaxQueue)
 	}
@@ -250,6 +314,10 @@ func New(cfg *Config) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	nodes, err := buildNodes(&c)
+	if err != nil {
+		return nil, err
+	}
 	d := &Driver{
 		cfg:     c,
 		clock:   c.Clock,
@@ -258,14 +326,73 @@ func New(cfg *Config) (*Driver, error) {
 		tasks:   map[string]*task{},
 		byID:    map[string]*task{},
 		running: map[*task]struct{}{},
-		gpus:    make([][]*task, c.Nodes),
+		nodes:   nodes,
+		gpus:    make([][]*task, len(nodes)),
 	}
-	d.history = make([][][]interval, c.Nodes)
-	for i := range d.gpus {
-		d.gpus[i] = make([]*task, c.GPUsPerNode)
-		d.history[i] = make([][]interval, c.GPUsPerNode)
+	d.history = make([][][]interval, len(nodes))
+	for i, n := range nodes {
+		d.gpus[i] = make([]*task, gpusOf(c, n.pool))
+		d.history[i] = make([][]interval, len(d.gpus[i]))
 	}
 	return d, nil
+}
+
+// buildNodes lays out the nodes of c (one pool from Nodes and GPUsPerNode
+// when Pools is empty) and sets c.Nodes and c.GPUsPerNode to the total
+// nodes and the largest node.
+func buildNodes(c *Config) ([]node, error) {
+	pools := c.Pools
+	if len(pools) == 0 {
+		pools = []Pool{{Name: "default", Nodes: c.Nodes, GPUsPerNode: c.GPUsPerNode}}
+	}
+	c.Pools = make([]Pool, len(pools))
+	var nodes []node
+	names := map[string]bool{}
+	maxGPUs := 0
+	for i, p := range pools {
+		if p.Name == "" {
+			p.Name = fmt.Sprintf("pool-%d", i)
+		}
+		if names[p.Name] {
+			return nil, fmt.Errorf("simgpu: config field Pools[%d].Name %q is used twice", i, p.Name)
+		}
+		names[p.Name] = true
+		if p.Nodes <= 0 || p.GPUsPerNode <= 0 {
+			return nil, fmt.Errorf("simgpu: config field Pools[%d] (%s) has Nodes %d and GPUsPerNode %d, want both > 0", i, p.Name, p.Nodes, p.GPUsPerNode)
+		}
+		if p.GPUMemoryMB < 0 || p.NodeMemoryMB < 0 {
+			return nil, fmt.Errorf("simgpu: config field Pools[%d] (%s) has GPUMemoryMB %d and NodeMemoryMB %d, want >= 0", i, p.Name, p.GPUMemoryMB, p.NodeMemoryMB)
+		}
+		if math.IsNaN(p.Speed) || math.IsInf(p.Speed, 0) || p.Speed < 0 {
+			return nil, fmt.Errorf("simgpu: config field Pools[%d].Speed is %v, want a finite number > 0", i, p.Speed)
+		}
+		if p.GPUMemoryMB == 0 {
+			p.GPUMemoryMB = c.GPUMemoryMB
+		}
+		if p.NodeMemoryMB == 0 {
+			p.NodeMemoryMB = c.NodeMemoryMB
+		}
+		if p.Speed == 0 {
+			p.Speed = 1
+		}
+		c.Pools[i] = p
+		maxGPUs = max(maxGPUs, p.GPUsPerNode)
+		for range p.Nodes {
+			nodes = append(nodes, node{name: nodeName(len(nodes)), pool: p.Name, model: p.GPUModel,
+				gpuMem: p.GPUMemoryMB, hostMem: p.NodeMemoryMB, speed: p.Speed})
+		}
+	}
+	c.Nodes, c.GPUsPerNode = len(nodes), maxGPUs
+	return nodes, nil
+}
+
+func gpusOf(c Config, pool string) int {
+	for _, p := range c.Pools {
+		if p.Name == pool {
+			return p.GPUsPerNode
+		}
+	}
+	return 0
 }
 
 // Open returns the simulated cluster wrapped in the portable type.
@@ -283,18 +410,35 @@ func (d *Driver) Name() string { return d.cfg.Name }
 // Config returns the configuration with defaults applied.
 func (d *Driver) Config() Config { return d.cfg }
 
-func (d *Driver) totalGPUs() int { return d.cfg.Nodes * d.cfg.GPUsPerNode }
+func (d *Driver) totalGPUs() int {
+	n := 0
+	for _, g := range d.gpus {
+		n += len(g)
+	}
+	return n
+}
+
+// minNodeMemory is the host memory of the smallest node.
+func (d *Driver) minNodeMemory() int {
+	m := 0
+	for i := range d.nodes {
+		if h := d.nodes[i].hostMem; i == 0 || h < m { // hostMem never changes
+			m = h
+		}
+	}
+	return m
+}
 
 // Capabilities reports the cluster's limits: all its GPUs for one task,
-// one node's memory, MaxWallTime; cancel is supported, recovery across
-// restarts is not.
+// the smallest node's memory, MaxWallTime; cancel is supported, recovery
+// across restarts is not.
 func (d *Driver) Capabilities(ctx context.Context) (backends.Capabilities, error) {
 	if err := d.live(ctx); err != nil {
 		return backends.Capabilities{}, err
 	}
 	return backends.Capabilities{
 		MaxGPUs:     d.totalGPUs(),
-		MaxMemoryMB: d.cfg.NodeMemoryMB,
+		MaxMemoryMB: d.minNodeMemory(),
 		MaxWallTime: d.cfg.MaxWallTime,
 		Cancel:      true,
 		Recover:     false,
@@ -340,10 +484,14 @@ func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
 	return c, nil
 }
 
+// freeGPUsLocked counts the idle GPUs of nodes that are up.
 func (d *Driver) freeGPUsLocked() int {
 	n := 0
-	for _, node := range d.gpus {
-		for _, g := range node {
+	for i, gs := range d.gpus {
+		if !d.nodes[i].up() {
+			continue
+		}
+		for _, g := range gs {
 			if g == nil {
 				n++
 			}
@@ -425,31 +573,36 @@ func (d *Driver) model(tk *task) error {
 		return fmt.Errorf("%w: estimate for agent %q: %v", backends.ErrInvalidTask, tk.t.Agent, err)
 	}
 	secs := est.Duration.Seconds()
-	p := tk.desc.ParallelFraction
-	if p < 0 || p > 1 {
-		p = 0.9
-	}
+	p := tk.parallel()
 	mem := float64(est.MemoryMB)
-	if d.cfg.MixedPrecision {
+	tk.mixed = d.cfg.MixedPrecision
+	if v, ok := tk.t.Labels[LabelPrecision]; ok {
+		switch v {
+		case "mixed":
+			tk.mixed = true
+		case "fp32":
+			tk.mixed = false
+		default:
+			return fmt.Errorf("%w: field labels[%s] is %q, want mixed or fp32", backends.ErrInvalidTask, LabelPrecision, v)
+		}
+	}
+	tk.mixedGain = 1
+	if tk.mixed {
 		// Amdahl again: only the parallel share speeds up.
 		par := p / float64(gpus)
 		ser := 1 - p
-		secs = secs * (ser + par/MixedPrecisionSpeedUp) / (ser + par)
+		f := (ser + par/MixedPrecisionSpeedUp) / (ser + par)
+		secs *= f
+		tk.mixedGain = 1 / f
 		mem /= 2
 	}
-	tk.batches = 1
-	if tk.t.GPUs > 0 {
-		perGPU := mem / float64(gpus)
-		usable := 0.9 * float64(d.cfg.GPUMemoryMB)
-		if perGPU > usable {
-			tk.batches = int(math.Ceil(perGPU / usable))
-		}
-		secs *= 1 + BatchOverhead*float64(tk.batches-1)
-	} else {
-		secs *= d.cfg.CPUSlowdown
-	}
+	tk.memF = mem
 	tk.memMB = int(math.Ceil(mem))
-	tk.modelled = time.Duration(secs * float64(time.Second))
+	tk.baseSecs = secs
+	tk.batches, tk.speed = 1, 1
+	if tk.t.GPUs == 0 {
+		tk.modelled = time.Duration(secs * d.cfg.CPUSlowdown * float64(time.Second))
+	}
 	tk.limit = tk.t.WallTime
 	if tk.limit == 0 {
 		tk.limit = d.cfg.MaxWallTime
@@ -499,6 +652,50 @@ func uniforms(seed int64, id string, n int) []float64 {
 	return out
 }
 
+// parallel is the agent's Amdahl parallel fraction (0.9 when it gives
+// none that makes sense).
+func (tk *task) parallel() float64 {
+	p := tk.desc.ParallelFraction
+	if p < 0 || p > 1 {
+		p = 0.9
+	}
+	return p
+}
+
+// planLocked sizes the batches from the memory of the GPUs tk was placed
+// on (the smallest, less the runtime's share) and models the run time on
+// them: one extra BatchOverhead per extra batch, the parallel share at the
+// slowest GPU's speed.
+func (d *Driver) planLocked(tk *task, gpus []gpuRef) {
+	if len(gpus) == 0 {
+		return // CPU only: modelled at submit
+	}
+	usable, speed, minMem := math.Inf(1), math.Inf(1), 0
+	for i, g := range gpus {
+		n := &d.nodes[g.node]
+		usable = math.Min(usable, UsableGPUFraction*float64(n.gpuMem))
+		speed = math.Min(speed, n.speed)
+		if i == 0 || n.gpuMem < minMem {
+			minMem = n.gpuMem
+		}
+	}
+	k := float64(len(gpus))
+	perGPU := tk.memF / k
+	tk.batches = 1
+	if perGPU > usable {
+		tk.batches = int(math.Ceil(perGPU / usable))
+	}
+	secs := tk.baseSecs * (1 + BatchOverhead*float64(tk.batches-1))
+	if speed != 1 {
+		p := tk.parallel()
+		par, ser := p/k, 1-p
+		secs *= (ser + par/speed) / (ser + par)
+	}
+	tk.speed = speed
+	tk.modelled = time.Duration(secs * float64(time.Second))
+	tk.batchMB = min(int(math.Ceil(float64(tk.memMB)/k/float64(tk.batches))), int(UsableGPUFraction*float64(minMem)))
+}
+
 // clockDur converts a modelled duration to clock time.
 func (d *Driver) clockDur(m time.Duration) time.Duration {
 	return time.Duration(float64(m) / d.cfg.SpeedUp)
@@ -507,6 +704,8 @@ func (d *Driver) clockDur(m time.Duration) time.Duration {
 // startLocked starts tk on gpus at simNow and plans its end: completion,
 // injected failure or the wall-time limit, whichever comes first.
 func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
+	d.planLocked(tk, gpus)
+	d.reserveLocked(tk, gpus)
 	tk.state = backends.TaskRunning
 	tk.started = d.simNow
 	d.running[tk] = struct{}{}
@@ -541,7 +740,7 @@ func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
 func (d *Driver) scheduleLocked() {
 	for len(d.queue) > 0 {
 		head := d.queue[0]
-		g := d.placeLocked(head.t.GPUs)
+		g := d.placeLocked(head)
 		if g == nil {
 			return
 		}
@@ -550,15 +749,55 @@ func (d *Driver) scheduleLocked() {
 	}
 }
 
-// placeLocked picks n free GPUs: a task that fits on one node goes to the
-// node with the fewest free GPUs that still holds it (best fit); a larger
-// one takes GPUs from the nodes with the most free GPUs first. It returns
-// nil when n GPUs are not free.
-func (d *Driver) placeLocked(n int) []gpuRef {
+// memShare is the host memory tk reserves on a node where it holds k of
+// its GPUs: all of Task.MemoryMB on one node, a share by GPUs when it
+// spans nodes.
+func memShare(tk *task, k int) int {
+	if tk.t.MemoryMB <= 0 || tk.t.GPUs <= 0 {
+		return 0
+	}
+	return int(math.Ceil(float64(tk.t.MemoryMB) * float64(k) / float64(tk.t.GPUs)))
+}
+
+func (d *Driver) reserveLocked(tk *task, gpus []gpuRef) {
+	per := map[int]int{}
+	for _, g := range gpus {
+		per[g.node]++
+	}
+	tk.hostRes = map[int]int{}
+	for ni, k := range per {
+		m := memShare(tk, k)
+		tk.hostRes[ni] = m
+		d.nodes[ni].memUsed += m
+	}
+}
+
+// batchesOn is how many batches tk needs on GPUs of gpuMem MB.
+func batchesOn(tk *task, gpuMem int) int {
+	usable := UsableGPUFraction * float64(gpuMem)
+	per := tk.memF / float64(max(tk.t.GPUs, 1))
+	if per <= usable {
+		return 1
+	}
+	return int(math.Ceil(per / usable))
+}
+
+// placeLocked picks GPUs for tk on nodes that are up and have the host
+// memory it reserves. A task that fits on one node goes to a single node:
+// the one whose GPU memory needs the fewest batches, then the one with
+// the fewest free GPUs that still holds it (best fit), then the lowest
+// number. A wider task takes GPUs from the nodes with the most free GPUs
+// first. It returns nil when the GPUs are not free.
+func (d *Driver) placeLocked(tk *task) []gpuRef {
+	n := tk.t.GPUs
 	free := make([]int, len(d.gpus))
-	total := 0
-	for i, node := range d.gpus {
-		for _, g := range node {
+	total, widest := 0, 0
+	for i, gs := range d.gpus {
+		widest = max(widest, len(gs))
+		if !d.nodes[i].up() {
+			continue
+		}
+		for _, g := range gs {
 			if g == nil {
 				free[i]++
 			}
@@ -568,31 +807,51 @@ func (d *Driver) placeLocked(n int) []gpuRef {
 	if total < n {
 		return nil
 	}
-	order := make([]int, len(d.gpus))
-	for i := range order {
-		order[i] = i
-	}
-	if n <= d.cfg.GPUsPerNode {
+	memFree := func(i int) int { return d.nodes[i].hostMem - d.nodes[i].memUsed }
+	var order []int
+	if n <= widest {
 		best := -1
 		for i, f := range free {
-			if f >= n && (best < 0 || f < free[best]) {
+			if f < n || memFree(i) < memShare(tk, n) {
+				continue
+			}
+			if best < 0 {
+				best = i
+				continue
+			}
+			bi, bb := batchesOn(tk, d.nodes[i].gpuMem), batchesOn(tk, d.nodes[best].gpuMem)
+			if bi < bb || (bi == bb && f < free[best]) {
 				best = i
 			}
 		}
 		if best < 0 {
-			return nil // enough GPUs in total, but scattered: wait
+			return nil // enough GPUs in total, but scattered or short of memory: wait
 		}
 		order = []int{best}
 	} else {
+		for i := range d.gpus {
+			order = append(order, i)
+		}
 		sort.SliceStable(order, func(a, b int) bool { return free[order[a]] > free[order[b]] })
 	}
 	var out []gpuRef
 	for _, ni := range order {
+		k := min(free[ni], n-len(out))
+		if k <= 0 {
+			continue
+		}
+		if memFree(ni) < memShare(tk, k) {
+			continue
+		}
 		for gi, g := range d.gpus[ni] {
-			if g == nil && len(out) < n {
+			if g == nil && k > 0 {
 				out = append(out, gpuRef{ni, gi})
+				k--
 			}
 		}
+	}
+	if len(out) < n {
+		return nil
 	}
 	return out
 }
@@ -610,6 +869,25 @@ func (d *Driver) advanceLocked(now time.Time) {
 			if next == nil || t.endAt.Before(next.endAt) || (t.endAt.Equal(next.endAt) && t.ext < next.ext) {
 				next = t
 			}
+		}
+		// A lost node that returns before the next task end comes first.
+		back := -1
+		for i := range d.nodes {
+			u := d.nodes[i].downUntil
+			if u.IsZero() || u.After(now) || (next != nil && !u.Before(next.endAt)) {
+				continue
+			}
+			if back < 0 || u.Before(d.nodes[back].downUntil) {
+				back = i
+			}
+		}
+		if back >= 0 {
+			if u := d.nodes[back].downUntil; u.After(d.simNow) {
+				d.simNow = u
+			}
+			d.nodes[back].downUntil = time.Time{}
+			d.log.Debug("node back", "node", d.nodes[back].name)
+			continue
 		}
 		if next == nil {
 			break
@@ -647,6 +925,10 @@ func clamp100(p float64) float64 {
 }
 
 func (d *Driver) releaseLocked(tk *task) {
+	for ni, m := range tk.hostRes {
+		d.nodes[ni].memUsed -= m
+	}
+	tk.hostRes = nil
 	for _, g := range tk.gpus {
 		if d.gpus[g.node][g.index] == tk {
 			d.gpus[g.node][g.index] = nil
@@ -672,15 +954,55 @@ func (d *Driver) finishLocked(tk *task) {
 		tk.exit = &zero
 	case backends.TaskFailed:
 		tk.msg = fmt.Sprintf("simulated %s on %s at %.0f%% of the run", tk.failKind, tk.nodes(), tk.progress)
-		code := 1
-		if tk.failKind == FailOOM {
-			code = 137
+		switch tk.failKind {
+		case FailOOM:
+			code := 137 // SIGKILL from the OOM killer
+			tk.exit = &code
+			if tk.batchMB > 0 {
+				tk.msg += fmt.Sprintf(": a %d MB batch outgrew the GPU", tk.batchMB)
+			}
+		case FailPreemption:
+			code := 143 // SIGTERM from the scheduler
+			tk.exit = &code
+		case FailNodeLoss:
+			// The node vanished: no process exit to report.
+			if tk.lostWith != "" {
+				tk.msg += " (the node was lost under task " + tk.lostWith + ")"
+			}
+		default:
+			code := 1
+			tk.exit = &code
 		}
-		tk.exit = &code
 	case backends.TaskTimeout:
 		tk.msg = fmt.Sprintf("wall-time limit %s reached at %.0f%% (modelled run time %s)", tk.limit, tk.progress, tk.modelled.Round(time.Second))
 	}
 	d.log.Debug("task ended", "task", tk.t.ID, "state", tk.state, "message", tk.msg)
+	if tk.state == backends.TaskFailed && tk.failKind == FailNodeLoss && tk.lostWith == "" && d.cfg.NodeDowntime > 0 && len(tk.gpus) > 0 {
+		d.loseNodeLocked(tk.gpus[0].node, tk)
+	}
+}
+
+// loseNodeLocked takes node ni down for Config.NodeDowntime: every other
+// task on it fails with node-loss now, and nothing is placed there until
+// it returns.
+func (d *Driver) loseNodeLocked(ni int, cause *task) {
+	d.nodes[ni].downUntil = d.simNow.Add(d.clockDur(d.cfg.NodeDowntime))
+	var victims []*task
+	seen := map[*task]bool{}
+	for _, t := range d.gpus[ni] {
+		if t != nil && t != cause && !seen[t] {
+			seen[t] = true
+			victims = append(victims, t)
+		}
+	}
+	sort.Slice(victims, func(a, b int) bool { return victims[a].ext < victims[b].ext })
+	for _, t := range victims {
+		t.endFrac = t.progressAt(d.simNow) / 100
+		t.endAt, t.endState = d.simNow, backends.TaskFailed
+		t.failKind, t.lostWith = FailNodeLoss, cause.t.ID
+		d.finishLocked(t)
+	}
+	d.log.Debug("node lost", "node", d.nodes[ni].name, "until", d.nodes[ni].downUntil, "tasks_failed", len(victims))
 }
 
 func (tk *task) nodes() string {
@@ -713,21 +1035,38 @@ type Result struct {
 	Batches         int     `json:"batches"`
 	MixedPrecision  bool    `json:"mixed_precision"`
 	SpeedUp         float64 `json:"speed_up"`
+	// BatchSizeMB is the GPU memory of one batch on one GPU, chosen from
+	// the placed GPUs' memory.
+	BatchSizeMB int `json:"batch_size_mb"`
+	// PrecisionSpeedUp is how much faster mixed precision made this run
+	// (1 in fp32).
+	PrecisionSpeedUp float64 `json:"precision_speed_up"`
+	// Pool and GPUModel name the hardware of the first GPU; GPUSpeed is the
+	// slowest placed GPU's speed relative to the reference GPU.
+	Pool     string  `json:"pool,omitempty"`
+	GPUModel string  `json:"gpu_model,omitempty"`
+	GPUSpeed float64 `json:"gpu_speed,omitempty"`
 }
 
 func (tk *task) resultDoc(d *Driver) json.RawMessage {
 	r := Result{
-		Agent:           tk.agent.Name(),
-		DatasetID:       tk.t.DatasetID,
-		DatasetGB:       round(tk.gb, 2),
-		GPUs:            tk.t.GPUs,
-		Nodes:           tk.nodes(),
-		ModelledSeconds: round(tk.modelled.Seconds(), 3),
-		GPUHours:        round(tk.modelled.Hours()*float64(tk.t.GPUs), 4),
-		PeakGPUMemoryMB: tk.gpuMemPerGPU(d.cfg.GPUMemoryMB) * len(tk.gpus),
-		Batches:         tk.batches,
-		MixedPrecision:  d.cfg.MixedPrecision,
-		SpeedUp:         d.cfg.SpeedUp,
+		Agent:            tk.agent.Name(),
+		DatasetID:        tk.t.DatasetID,
+		DatasetGB:        round(tk.gb, 2),
+		GPUs:             tk.t.GPUs,
+		Nodes:            tk.nodes(),
+		ModelledSeconds:  round(tk.modelled.Seconds(), 3),
+		GPUHours:         round(tk.modelled.Hours()*float64(tk.t.GPUs), 4),
+		PeakGPUMemoryMB:  tk.batchMB * len(tk.gpus),
+		Batches:          tk.batches,
+		MixedPrecision:   tk.mixed,
+		SpeedUp:          d.cfg.SpeedUp,
+		BatchSizeMB:      tk.batchMB,
+		PrecisionSpeedUp: round(tk.mixedGain, 4),
+	}
+	if len(tk.gpus) > 0 {
+		n := d.nodes[tk.gpus[0].node]
+		r.Pool, r.GPUModel, r.GPUSpeed = n.pool, n.model, tk.speed
 	}
 	b, _ := json.Marshal(r) // a struct of plain fields cannot fail
 	return b
@@ -736,16 +1075,6 @@ func (tk *task) resultDoc(d *Driver) json.RawMessage {
 func round(x float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(x*p) / p
-}
-
-// gpuMemPerGPU is the memory one of tk's GPUs holds: its share of the task
-// memory, capped at 90 % of the GPU (the batch size is chosen to fit).
-func (tk *task) gpuMemPerGPU(gpuMem int) int {
-	if len(tk.gpus) == 0 {
-		return 0
-	}
-	per := int(math.Ceil(float64(tk.memMB) / float64(len(tk.gpus)) / float64(tk.batches)))
-	return min(per, int(0.9*float64(gpuMem)))
 }
 
 func (d *Driver) find(h backends.Handle) (*task, error) {
@@ -850,11 +1179,11 @@ func (d *Driver) Usage(ctx context.Context) ([]backends.GPUUsage, error) {
 	out := make([]backends.GPUUsage, 0, d.totalGPUs())
 	for ni, node := range d.gpus {
 		for gi, tk := range node {
-			u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.cfg.GPUMemoryMB}
+			u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.nodes[ni].gpuMem}
 			if tk != nil {
 				u.TaskID = tk.t.ID
 				u.Utilization = tk.efficiency()
-				u.MemoryUsedMB = tk.gpuMemPerGPU(d.cfg.GPUMemoryMB)
+				u.MemoryUsedMB = tk.batchMB
 			}
 			out = append(out, u)
 		}
@@ -865,10 +1194,7 @@ func (d *Driver) Usage(ctx context.Context) ([]backends.GPUUsage, error) {
 // efficiency is Amdahl's speed-up on n GPUs divided by n.
 func (tk *task) efficiency() float64 {
 	n := float64(len(tk.gpus))
-	p := tk.desc.ParallelFraction
-	if p < 0 || p > 1 {
-		p = 0.9
-	}
+	p := tk.parallel()
 	return round(1/(n*(1-p)+p), 4)
 }
 
@@ -924,12 +1250,12 @@ func (d *Driver) UsageSeries(ctx context.Context, since time.Time, step time.Dur
 		s := UsageSample{Time: t, GPUs: make([]backends.GPUUsage, 0, d.totalGPUs())}
 		for ni, node := range d.history {
 			for gi, ivs := range node {
-				u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.cfg.GPUMemoryMB}
+				u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.nodes[ni].gpuMem}
 				for _, iv := range ivs {
 					if !t.Before(iv.start) && (iv.end.IsZero() || t.Before(iv.end)) {
 						u.TaskID = iv.tk.t.ID
 						u.Utilization = iv.tk.efficiency()
-						u.MemoryUsedMB = iv.tk.gpuMemPerGPU(d.cfg.GPUMemoryMB)
+						u.MemoryUsedMB = iv.tk.batchMB
 						break
 					}
 				}
@@ -939,4 +1265,55 @@ func (d *Driver) UsageSeries(ctx context.Context, since time.Time, step time.Dur
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// NodeInfo is the state of one node, for dashboards.
+type NodeInfo struct {
+	Name         string `json:"name"`
+	Pool         string `json:"pool"`
+	GPUModel     string `json:"gpu_model,omitempty"`
+	GPUs         int    `json:"gpus"`
+	FreeGPUs     int    `json:"free_gpus"`
+	GPUMemoryMB  int    `json:"gpu_memory_mb"`
+	NodeMemoryMB int    `json:"node_memory_mb"`
+	// MemoryUsedMB is the host memory running tasks reserve.
+	MemoryUsedMB int     `json:"memory_used_mb"`
+	Speed        float64 `json:"speed"`
+	// Down reports a node lost to an injected node loss, back at
+	// DownUntil (clock time).
+	Down      bool      `json:"down"`
+	DownUntil time.Time `json:"down_until,omitzero"`
+}
+
+// Nodes reports the topology and the state of every node as of the
+// clock's time.
+func (d *Driver) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	if err := d.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer d.mu.Unlock()
+	out := make([]NodeInfo, len(d.nodes))
+	for i, n := range d.nodes {
+		free := 0
+		for _, g := range d.gpus[i] {
+			if g == nil && n.up() {
+				free++
+			}
+		}
+		out[i] = NodeInfo{Name: n.name, Pool: n.pool, GPUModel: n.model, GPUs: len(d.gpus[i]), FreeGPUs: free,
+			GPUMemoryMB: n.gpuMem, NodeMemoryMB: n.hostMem, MemoryUsedMB: n.memUsed, Speed: n.speed,
+			Down: !n.up(), DownUntil: n.downUntil}
+	}
+	return out, nil
+}
+
+// FailureKind returns the injected failure kind a status reports
+// (FailNodeLoss, FailOOM, FailPreemption, or "error" for LabelFail with
+// another value), or "" when the status is not an injected failure.
+func FailureKind(st backends.Status) string {
+	if st.State != backends.TaskFailed || !strings.HasPrefix(st.Message, "simulated ") {
+		return ""
+	}
+	kind, _, _ := strings.Cut(strings.TrimPrefix(st.Message, "simulated "), " ")
+	return kind
 }
