@@ -23,9 +23,9 @@ type Provenance struct {
 	AgentVersion string `json:"agent_version"`
 	// Resolved resources: the memory estimate and the default wall time
 	// applied where the spec left them out.
-	GPUs     int           `json:"gpus"`
-	MemoryMB int           `json:"memory_mb"`
-	WallTime time.Duration `json:"wall_time"`
+	GPUs            int     `json:"gpus"`
+	MemoryMB        int     `json:"memory_mb"`
+	WallTimeSeconds float64 `json:"wall_time_seconds"`
 	// State is the job's current state; Backend and ExternalID name the
 	// task of the latest attempt.
 	State      State     `json:"state"`
@@ -57,24 +57,27 @@ func (o *Orchestrator) Provenance(ctx context.Context, id string) (*Provenance, 
 // ProvenanceOf builds the audit record of j, which has nEvents events.
 func ProvenanceOf(j *Job, nEvents int) *Provenance {
 	p := &Provenance{
-		JobID:         j.ID,
-		SubmittedBy:   j.Owner,
-		SubmittedAt:   j.CreatedAt,
-		CorrelationID: j.CorrelationID,
-		WorkflowID:    j.WorkflowID,
-		Spec:          append(json.RawMessage(nil), j.SubmittedSpec...),
-		Agent:         j.Agent,
-		AgentVersion:  j.AgentVersion,
-		GPUs:          j.GPUs,
-		MemoryMB:      j.MemoryMB,
-		WallTime:      j.WallTime,
-		State:         j.State,
-		Backend:       j.Backend,
-		ExternalID:    j.ExternalID,
-		Attempts:      append([]Attempt{}, j.AttemptLog...),
-		Error:         j.Error,
-		FinishedAt:    j.FinishedAt,
-		Events:        nEvents,
+		JobID:           j.ID,
+		SubmittedBy:     j.Owner,
+		SubmittedAt:     j.CreatedAt,
+		CorrelationID:   j.CorrelationID,
+		WorkflowID:      j.WorkflowID,
+		Spec:            append(json.RawMessage(nil), j.SubmittedSpec...),
+		Agent:           j.Agent,
+		AgentVersion:    j.AgentVersion,
+		GPUs:            j.GPUs,
+		MemoryMB:        j.MemoryMB,
+		WallTimeSeconds: j.WallTime.Seconds(),
+		State:           j.State,
+		Backend:         j.Backend,
+		ExternalID:      j.ExternalID,
+		Attempts:        append([]Attempt{}, j.AttemptLog...),
+		Error:           j.Error,
+		FinishedAt:      j.FinishedAt,
+		Events:          nEvents,
+	}
+	if len(p.Spec) == 0 {
+		p.Spec = json.RawMessage(`{}`) // a job stored before provenance was recorded
 	}
 	if n := len(p.Attempts); n > 0 && p.Backend == "" {
 		p.Backend, p.ExternalID = p.Attempts[n-1].Backend, p.Attempts[n-1].ExternalID

@@ -75,6 +75,13 @@ type config struct {
 	// events.go); EventsPassword its password from the environment.
 	Events         string
 	EventsPassword string
+	// Store is the job store URL (-store, HORIZONS_STORE; see store.go):
+	// empty for jobs.db in DataDir; StorePassword its password from the
+	// environment.
+	Store         string
+	StorePassword string
+	// ReplicaID names this server among those sharing the job store.
+	ReplicaID string
 	// StreamConnsPerUser bounds one user's WebSocket and SSE connections.
 	StreamConnsPerUser int
 	// AllowedOrigins are extra Origin patterns (besides the server's own
@@ -149,6 +156,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	// The default shown by -h is not the environment's value, which may
 	// hold a password.
 	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
+	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -196,6 +204,16 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		errs = append(errs, err)
 	}
 	cfg.EventsPassword = getenv(envEventsPassword)
+	cfg.Store = strings.TrimSpace(*storeFlag)
+	storeName := "-store"
+	if cfg.Store == "" {
+		cfg.Store, storeName = env(envStore, ""), envStore
+	}
+	if err := checkStoreURL(storeName, cfg.Store); err != nil {
+		errs = append(errs, err)
+	}
+	cfg.StorePassword = getenv(envStorePassword)
+	cfg.ReplicaID = replicaID(cfg, getenv)
 	cfg.AdminToken = getenv(envAdminToken)
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
 		errs = append(errs, fmt.Errorf("%s is %d characters long: want at least %d (the value is not shown)", envAdminToken, len(cfg.AdminToken), minAdminTokenLen))

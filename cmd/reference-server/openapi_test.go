@@ -174,6 +174,8 @@ func TestOpenAPI(t *testing.T) {
 	c.call("GET", "/api/v1/jobs/"+job.ID, alice.Token, nil, nil, 200) // all times set
 	c.call("GET", "/api/v1/jobs/"+job.ID+"/events", alice.Token, nil, nil, 200)
 	c.call("GET", "/api/v1/jobs/no-such-job/events", alice.Token, nil, nil, 404)
+	c.call("GET", "/api/v1/jobs/"+job.ID+"/provenance", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/jobs/no-such-job/provenance", alice.Token, nil, nil, 404)
 	c.call("POST", "/api/v1/jobs/"+job.ID+"/cancel", alice.Token, map[string]any{"reason": "late"}, nil, 409)
 	long := map[string]any{"agent": "alphacal", "dataset_id": "VLASS2.1", "gpus": 1}
 	var other jobJSON

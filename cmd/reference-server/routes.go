@@ -26,6 +26,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.authed(false, s.handleGetJob))
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.authed(false, s.handleCancel))
 	mux.HandleFunc("GET /api/v1/jobs/{id}/events", s.authed(false, s.handleJobEvents))
+	mux.HandleFunc("GET /api/v1/jobs/{id}/provenance", s.authed(false, s.handleProvenance))
 	mux.HandleFunc("GET /api/v1/ws", s.authed(true, s.handleWS))
 	mux.HandleFunc("GET /api/v1/events/stream", s.authed(true, s.handleSSE))
 	s.eventRoutes(mux)

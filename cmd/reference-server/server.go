@@ -18,7 +18,6 @@ import (
 	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
-	"github.com/cosmic-horizons/horizons/orchestrator/sqlstore"
 )
 
 // File names inside the data directory.
@@ -115,9 +114,11 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		fmt.Fprintf(stdout, "Generated the admin token (shown only this once; set %s to choose your own):\n\n    %s\n\n", envAdminToken, generated)
 	}
 
-	if s.store, err = sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(cfg.DataDir, jobsDBFile)}); err != nil {
-		return nil, fmt.Errorf("job store in %q: %w", cfg.DataDir, err)
+	var storeDesc string
+	if s.store, storeDesc, err = openJobStore(ctx, cfg); err != nil {
+		return nil, err
 	}
+	log.Info("job store open", "store", storeDesc, "replica", cfg.ReplicaID)
 	s.metrics.reg.MustRegister(newJobsCollector(s.store))
 	if err := s.openEvents(ctx, opts); err != nil {
 		return nil, err
@@ -134,9 +135,10 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		s.backends = []*backends.Backend{b}
 	}
 	ocfg := &orchestrator.Config{
-		Backends: s.backends,
-		Agents:   reg,
-		Logger:   log,
+		Backends:  s.backends,
+		Agents:    reg,
+		Logger:    log,
+		ReplicaID: cfg.ReplicaID,
 	}
 	if opts.Orchestrator != nil {
 		opts.Orchestrator(ocfg)
