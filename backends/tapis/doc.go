@@ -32,11 +32,11 @@
 // application whose command is the agent runner horizons-agent) on
 // Config.ExecSystemID: name horizons-<task id>, one node, memoryMB from
 // the task, maxMinutes from its wall time (rounded up), GPUs as the
-// scheduler option Config.GPUArg (default --gres=gpu:N), the app argument
-// "run", and the environment variables HORIZONS_TASK (the task as JSON,
-// without its Env), HORIZONS_TASK_ID, HORIZONS_RESULT_FILE (the file name,
-// relative to the job's output directory, where the runner writes its
-// result) plus Config.Env and the task's Env.
+// scheduler option Config.GPUArg (default --gres=gpu:N), the app arguments
+// "run --result horizons.result.json" (Config.ResultFile, relative to the
+// job's output directory), and the environment variables HORIZONS_TASK (the
+// task as JSON, without its Env), HORIZONS_TASK_ID, HORIZONS_RESULT_FILE,
+// plus Config.Env and the task's Env.
 //
 // # States
 //
@@ -46,9 +46,12 @@
 // are running once the remote job started and pending before; FINISHED is
 // completed; CANCELLED is cancelled; FAILED is failed, or timeout when the
 // condition is SCHEDULER_TIMEOUT. Progress follows the stages (0 % pending,
-// up to 10 % while staging, 50 % running, 90 % archiving, 100 % finished).
-// A finished job's result is the runner's result file, downloaded from the
-// job outputs; the driver keeps it in memory once read.
+// up to 10 % while staging, 90 % archiving, 100 % finished); while the job
+// runs it is 10 % plus 80 % of what the runner reports in its progress file
+// (horizons.progress.json, read with allowIfRunning). A finished job's
+// result is the runner's result file, downloaded from the job outputs; a
+// failed job's message ends with the runner's error from that file. The
+// driver keeps both in memory once read.
 //
 // Tapis holds the jobs, so [Driver.Recover] works after a restart of this
 // process. [Driver.History], [Driver.Outputs] and [Driver.Download] expose

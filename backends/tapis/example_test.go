@@ -25,6 +25,7 @@ func ExampleDriver_JobRequest() {
 	}
 	fmt.Println(d.Config().URL)
 	fmt.Println(req.Name, req.AppID, req.AppVersion, req.ExecSystemID, req.MaxMinutes)
+	fmt.Println(req.ParameterSet.AppArgs[0].Arg)
 	fmt.Println(req.ParameterSet.SchedulerOptions[0].Arg)
 	for _, kv := range req.ParameterSet.EnvVariables {
 		fmt.Printf("%s=%s\n", kv.Key, kv.Value)
@@ -32,8 +33,9 @@ func ExampleDriver_JobRequest() {
 	// Output:
 	// https://tacc.tapis.io
 	// horizons-job-7-1 horizons-agent 1.0 frontera 120
+	// run --result horizons.result.json
 	// --gres=gpu:2
-	// HORIZONS_RESULT_FILE=horizons-result.json
+	// HORIZONS_RESULT_FILE=horizons.result.json
 	// HORIZONS_TASK={"id":"job-7-1","agent":"alphacal","dataset_id":"VLASS2.1.T10t01","gpus":2,"memory_mb":0,"wall_time":7200000000000}
 	// HORIZONS_TASK_ID=job-7-1
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -29,7 +30,7 @@ import (
 // Defaults used when a Config field is zero.
 const (
 	DefaultName          = "tapis"
-	DefaultResultFile    = "horizons-result.json"
+	DefaultResultFile    = "horizons.result.json"
 	DefaultGPUArg        = "--gres=gpu:%d"
 	DefaultMaxWallTime   = 48 * time.Hour
 	DefaultRetryMax      = 3
@@ -77,7 +78,9 @@ type Config struct {
 	// count; default "--gres=gpu:%d".
 	GPUArg string
 	// ResultFile is the file, relative to the job output directory, the
-	// runner writes its result to; default "horizons-result.json".
+	// runner writes its result to (horizons-agent run --result FILE);
+	// default "horizons.result.json". The runner's progress file is the
+	// same name with .progress.json for .result.json.
 	ResultFile string
 	// Env is extra environment for every job. Values are never logged.
 	Env map[string]string
@@ -146,6 +149,7 @@ type Driver struct {
 	gpus     map[string]int             // job uuid -> GPUs, for Capacity
 	results  map[string]json.RawMessage // job uuid -> result, once read
 	progress map[string]float64         // job uuid -> highest progress reported
+	agentErr map[string]string          // job uuid -> the runner's error, once read
 }
 
 var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -266,6 +270,7 @@ func New(cfg *Config) (*Driver, error) {
 		gpus:     map[string]int{},
 		results:  map[string]json.RawMessage{},
 		progress: map[string]float64{},
+		agentErr: map[string]string{},
 	}, nil
 }
 
@@ -719,7 +724,7 @@ func (d *Driver) JobRequest(t backends.Task) (SubmitRequest, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	ps := ParameterSet{AppArgs: []ArgSpec{{Name: "horizons-command", Arg: "run"}}}
+	ps := ParameterSet{AppArgs: []ArgSpec{{Name: "horizons-run", Arg: "run --result " + d.cfg.ResultFile}}}
 	for _, k := range keys {
 		ps.EnvVariables = append(ps.EnvVariables, KeyValuePair{Key: k, Value: env[k]})
 	}
@@ -931,7 +936,7 @@ func stageProgress(status string) float64 {
 	case StatusQueued:
 		return 10
 	case StatusRunning:
-		return 50
+		return 10 // plus 80 % of the runner's progress, when it reports
 	case StatusArchiving:
 		return 90
 	case StatusFinished:
@@ -997,6 +1002,25 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 		return backends.Status{}, err
 	}
 	st := JobStatusOf(j)
+	switch {
+	case j.Status == StatusRunning:
+		if p, ok := d.runnerProgress(ctx, uuid); ok {
+			st.Progress = max(st.Progress, 10+0.8*p)
+		}
+	case st.State == backends.TaskFailed:
+		d.mu.Lock()
+		msg, ok := d.agentErr[uuid]
+		d.mu.Unlock()
+		if !ok {
+			msg = d.runnerError(ctx, uuid)
+			d.mu.Lock()
+			d.agentErr[uuid] = msg
+			d.mu.Unlock()
+		}
+		if msg != "" {
+			st.Message += "; agent: " + msg
+		}
+	}
 	d.mu.Lock()
 	if st.State != backends.TaskCompleted {
 		// Progress never goes down (a RUNNING job that is BLOCKED).
@@ -1032,6 +1056,51 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 	}
 	st.Result = res
 	return st, nil
+}
+
+// progressFile is the runner's progress file for ResultFile.
+func (d *Driver) progressFile() string {
+	stem := strings.TrimSuffix(d.cfg.ResultFile, ".result.json")
+	if stem == d.cfg.ResultFile {
+		stem = strings.TrimSuffix(d.cfg.ResultFile, path.Ext(d.cfg.ResultFile))
+	}
+	return stem + ".progress.json"
+}
+
+// runnerProgress reads the percentage the runner reports in its progress
+// file while the job runs; ok is false when there is none (best effort:
+// any failure is ignored).
+func (d *Driver) runnerProgress(ctx context.Context, uuid string) (float64, bool) {
+	b, err := d.download(ctx, uuid, d.progressFile(), true, 1<<16)
+	if err != nil {
+		return 0, false
+	}
+	var p struct {
+		Percent *float64 `json:"percent"`
+	}
+	if json.Unmarshal(b, &p) != nil || p.Percent == nil || math.IsNaN(*p.Percent) {
+		return 0, false
+	}
+	return math.Max(0, math.Min(100, *p.Percent)), true
+}
+
+// runnerError reads the error the runner wrote into its result file when
+// the agent failed (best effort).
+func (d *Driver) runnerError(ctx context.Context, uuid string) string {
+	b, err := d.download(ctx, uuid, d.cfg.ResultFile, false, 1<<16)
+	if err != nil {
+		return ""
+	}
+	var r struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &r) != nil {
+		return ""
+	}
+	if len(r.Error) > 300 {
+		r.Error = r.Error[:300] + "…"
+	}
+	return d.redact(r.Error)
 }
 
 // ReadResult downloads and checks the runner's result file of a job.
@@ -1192,9 +1261,18 @@ func (d *Driver) Outputs(ctx context.Context, uuid, dir string) ([]FileInfo, err
 	return out, nil
 }
 
-// Download streams one output file of a job
-// (GET /v3/jobs/{uuid}/output/download/{path}). The caller closes it.
+// Download reads one output file of a job, at most MaxResultBytes
+// (GET /v3/jobs/{uuid}/output/download/{path}); the job must have ended.
+// The caller closes it.
 func (d *Driver) Download(ctx context.Context, uuid, file string) (io.ReadCloser, error) {
+	b, err := d.download(ctx, uuid, file, false, MaxResultBytes)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (d *Driver) download(ctx context.Context, uuid, file string, allowIfRunning bool, limit int) ([]byte, error) {
 	if !validUUID(uuid) {
 		return nil, fmt.Errorf("%w: %q is not a Tapis job uuid", backends.ErrTaskNotFound, uuid)
 	}
@@ -1209,29 +1287,30 @@ func (d *Driver) Download(ctx context.Context, uuid, file string) (io.ReadCloser
 		return nil, err
 	}
 	r := request{method: http.MethodGet, path: jobPath(uuid, "/output/download/"+p), auth: true}
-	cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+	if allowIfRunning {
+		r.query = url.Values{"allowIfRunning": {"true"}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
-		token, err := d.token(cctx, attempt > 0)
+		token, err := d.token(ctx, attempt > 0)
 		if err != nil {
-			cancel()
 			return nil, err
 		}
-		resp, data, err := d.send(cctx, r, token)
+		resp, data, err := d.send(ctx, r, token)
 		if err != nil {
-			cancel()
 			return nil, err
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 && d.cfg.TokenFunc == nil && d.cfg.Password != "" {
 			continue
 		}
-		cancel()
 		if resp.StatusCode/100 != 2 {
 			return nil, d.apiError(r, resp.StatusCode, data)
 		}
-		if len(data) > MaxResultBytes {
-			return nil, fmt.Errorf("tapis: output %s of job %s is larger than %d bytes", file, uuid, MaxResultBytes)
+		if len(data) > limit {
+			return nil, fmt.Errorf("tapis: output %s of job %s is larger than %d bytes", file, uuid, limit)
 		}
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return data, nil
 	}
 }
 

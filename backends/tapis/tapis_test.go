@@ -149,6 +149,9 @@ func TestSubmitBodyAndResult(t *testing.T) {
 		t.Errorf("env %v", env)
 	}
 
+	if got := fmt.Sprint(ps["appArgs"]); !strings.Contains(got, "run --result horizons.result.json") {
+		t.Errorf("appArgs %s", got)
+	}
 	st, seen := wait(t, b, h)
 	if st.State != backends.TaskCompleted || st.Progress != 100 || st.ExitCode == nil || *st.ExitCode != 0 {
 		t.Fatalf("final %+v", st)
@@ -165,11 +168,12 @@ func TestSubmitBodyAndResult(t *testing.T) {
 		t.Errorf("times %v .. %v", st.StartedAt, st.EndedAt)
 	}
 	// The result is read once and kept.
-	downloads := srv.Count(http.MethodGet, "/v3/jobs/"+h.ExternalID+"/output/download/")
+	resultPath := "/v3/jobs/" + h.ExternalID + "/output/download/horizons.result.json"
+	downloads := srv.Count(http.MethodGet, resultPath)
 	if _, err := b.Status(ctx(t), h); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(http.MethodGet, "/v3/jobs/"+h.ExternalID+"/output/download/"); n != downloads || n != 1 {
+	if n := srv.Count(http.MethodGet, resultPath); n != downloads || n != 1 {
 		t.Errorf("result downloaded %d then %d times, want once", downloads, n)
 	}
 
@@ -199,7 +203,7 @@ func TestSubmitBodyAndResult(t *testing.T) {
 	for _, f := range files {
 		names = append(names, f.Name)
 	}
-	if fmt.Sprint(names) != "[horizons-result.json tapisjob.out]" {
+	if fmt.Sprint(names) != "[horizons.progress.json horizons.result.json tapisjob.out]" {
 		t.Errorf("outputs %v", names)
 	}
 	rc, err := d.Download(ctx(t), h.ExternalID, "tapisjob.out")
@@ -264,7 +268,8 @@ func TestScriptedOutcomes(t *testing.T) {
 		state backends.TaskState
 		msg   string
 	}{
-		{tapistest.AgentFail, backends.TaskFailed, "condition JOB_REMOTE_OUTCOME_ERROR"},
+		{tapistest.AgentFail, backends.TaskFailed, "condition JOB_REMOTE_OUTCOME_ERROR, remote job 400"},
+		{tapistest.AgentFail, backends.TaskFailed, "; agent: agent fails: synthetic failure on purpose"},
 		{tapistest.AgentTimeout, backends.TaskTimeout, "condition SCHEDULER_TIMEOUT"},
 		{tapistest.AgentBlock, backends.TaskCompleted, ""},
 	}
@@ -562,5 +567,42 @@ func TestConfigErrors(t *testing.T) {
 	d, err := tapis.New(&tapis.Config{Tenant: "tacc", Token: "t", AppID: "a", AppVersion: "1"})
 	if err != nil || d.Config().URL != "https://tacc.tapis.io" {
 		t.Errorf("tenant URL: %v %v", d.Config().URL, err)
+	}
+}
+
+// While the job runs, progress comes from the runner's progress file
+// (read with allowIfRunning), scaled into 10–90 %, and never goes down.
+func TestRunnerProgress(t *testing.T) {
+	srv := tapistest.New(t, nil)
+	b, _ := open(t, config(srv, nil))
+	h, err := b.Submit(ctx(t), backends.Task{ID: "prog", Agent: tapistest.AgentWait, DatasetID: "ds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running []float64
+	for range 14 {
+		st, err := b.Status(ctx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == backends.TaskRunning {
+			running = append(running, st.Progress)
+		}
+	}
+	// The emulated runner reports 20, 40, 60, 80, 90, 90 ... percent from
+	// the second read it runs.
+	// The first running read finds no progress file yet: 10 %.
+	want := []float64{10, 26, 42, 58, 74, 82, 82, 82, 82}
+	if fmt.Sprint(running) != fmt.Sprint(want) {
+		t.Errorf("running progress %v, want %v", running, want)
+	}
+	var allow int
+	for _, r := range srv.Requests() {
+		if strings.HasSuffix(r.Path, "/horizons.progress.json") && r.Query.Get("allowIfRunning") == "true" {
+			allow++
+		}
+	}
+	if allow != len(running) {
+		t.Errorf("%d progress reads with allowIfRunning for %d running polls", allow, len(running))
 	}
 }

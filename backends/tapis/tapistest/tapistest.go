@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -107,6 +108,7 @@ type Job struct {
 	Outputs map[string][]byte
 	step    int
 	num     int
+	runs    int
 	history []history
 }
 
@@ -768,18 +770,35 @@ func (s *Server) transitionLocked(j *Job, status string) {
 	}
 }
 
-// advanceLocked moves j one stage along its script.
+// progressFile is the runner's progress file beside its result file.
+func progressFile(result string) string {
+	stem := strings.TrimSuffix(result, ".result.json")
+	if stem == result {
+		stem = strings.TrimSuffix(result, path.Ext(result))
+	}
+	return stem + ".progress.json"
+}
+
+// advanceLocked moves j one stage along its script. While it runs, the
+// emulated runner reports 20 % more progress on every read (at most 90 %).
 func (s *Server) advanceLocked(j *Job) {
 	if j.step < 0 || terminal(j.Status) {
 		return
+	}
+	if j.Status == "RUNNING" && j.ResultFile != "" {
+		j.runs++
+		j.Outputs[progressFile(j.ResultFile)] = fmt.Appendf(nil, `{"percent":%d,"note":"batch %d"}`, min(20*j.runs, 90), j.runs)
 	}
 	switch {
 	case j.Status == "RUNNING" && j.Agent == AgentWait:
 		return
 	case j.Status == "RUNNING" && j.Agent == AgentFail:
 		s.transitionLocked(j, "FAILED")
-		j.Condition, j.LastMessage = "JOB_REMOTE_OUTCOME_ERROR", "The application exited with code 3."
-		j.Outputs["tapisjob.out"] = []byte("agent " + j.Agent + " failed: exit 3\n")
+		j.Condition, j.LastMessage = "JOB_REMOTE_OUTCOME_ERROR", "The application exited with code 1."
+		j.Outputs["tapisjob.out"] = []byte("agent " + j.Agent + " failed: exit 1\n")
+		if j.ResultFile != "" {
+			j.Outputs[j.ResultFile] = []byte(`{"error":"agent fails: synthetic failure on purpose"}`)
+		}
 		return
 	case j.Status == "RUNNING" && j.Agent == AgentTimeout:
 		s.transitionLocked(j, "FAILED")
