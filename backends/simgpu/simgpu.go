@@ -138,6 +138,11 @@ type Config struct {
 	// HistoryLimit is how many task intervals each GPU remembers for
 	// UsageSeries; default 1000.
 	HistoryLimit int
+	// RetainFinished is how many finished tasks the driver remembers for
+	// Status; 0 means every task (memory then grows with each task, which
+	// a long run of millions of tasks cannot afford). Older finished tasks
+	// are forgotten: their Status is backends.ErrTaskNotFound.
+	RetainFinished int
 	// Clock drives the simulation; nil means RealClock.
 	Clock Clock
 	// InstanceID prefixes external ids so handles from an earlier process
@@ -174,6 +179,8 @@ type Driver struct {
 	seq     int
 	tasks   map[string]*task // by external id
 	byID    map[string]*task // by task id
+	// finished holds finished tasks, oldest first, when RetainFinished > 0.
+	finished []*task
 	queue   []*task          // FIFO of pending GPU tasks
 	running map[*task]struct{}
 	nodes   []node
@@ -263,6 +270,9 @@ func New(cfg *Config) (*Driver, error) {
 	}
 	if c.HistoryLimit, err = check("HistoryLimit", c.HistoryLimit, 1000); err != nil {
 		return nil, err
+	}
+	if c.RetainFinished < 0 {
+		return nil, fmt.Errorf("simgpu: config field RetainFinished is %d, want >= 0", c.RetainFinished)
 	}
 	if c.NodeDowntime < 0 {
 		return nil, fmt.Errorf("simgpu: config field NodeDowntime is %s, want >= 0", c.NodeDowntime)
@@ -980,6 +990,25 @@ func (d *Driver) finishLocked(tk *task) {
 	if tk.state == backends.TaskFailed && tk.failKind == FailNodeLoss && tk.lostWith == "" && d.cfg.NodeDowntime > 0 && len(tk.gpus) > 0 {
 		d.loseNodeLocked(tk.gpus[0].node, tk)
 	}
+	d.retireLocked(tk)
+}
+
+// retireLocked remembers that tk finished and forgets the oldest finished
+// tasks beyond Config.RetainFinished.
+func (d *Driver) retireLocked(tk *task) {
+	if d.cfg.RetainFinished <= 0 {
+		return
+	}
+	d.finished = append(d.finished, tk)
+	for len(d.finished) > d.cfg.RetainFinished {
+		old := d.finished[0]
+		d.finished[0] = nil
+		d.finished = d.finished[1:]
+		delete(d.tasks, old.ext)
+		if d.byID[old.t.ID] == old {
+			delete(d.byID, old.t.ID)
+		}
+	}
 }
 
 // loseNodeLocked takes node ni down for Config.NodeDowntime: every other
@@ -1156,6 +1185,7 @@ func (d *Driver) Cancel(ctx context.Context, h backends.Handle) error {
 	tk.state = backends.TaskCancelled
 	tk.ended = d.simNow
 	tk.msg = "cancelled"
+	d.retireLocked(tk)
 	d.scheduleLocked()
 	d.log.Debug("task cancelled", "task", tk.t.ID)
 	return nil
