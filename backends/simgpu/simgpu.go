@@ -173,19 +173,19 @@ type Driver struct {
 	clock Clock
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	simNow  time.Time
-	seq     int
-	tasks   map[string]*task // by external id
-	byID    map[string]*task // by task id
+	mu     sync.Mutex
+	closed bool
+	simNow time.Time
+	seq    int
+	tasks  map[string]*task // by external id
+	byID   map[string]*task // by task id
 	// finished holds finished tasks, oldest first, when RetainFinished > 0.
 	finished []*task
-	queue   []*task          // FIFO of pending GPU tasks
-	running map[*task]struct{}
-	nodes   []node
-	gpus    [][]*task      // [node][gpu] -> running task or nil
-	history [][][]interval // [node][gpu] -> occupancy, oldest first
+	queue    []*task // FIFO of pending GPU tasks
+	running  map[*task]struct{}
+	nodes    []node
+	gpus     [][]*task      // [node][gpu] -> running task or nil
+	history  [][][]interval // [node][gpu] -> occupancy, oldest first
 }
 
 // node is one node of the cluster.
