@@ -84,6 +84,9 @@ type config struct {
 	ReplicaID string
 	// StreamConnsPerUser bounds one user's WebSocket and SSE connections.
 	StreamConnsPerUser int
+	// AladinURL is where the dashboard loads Aladin Lite from; SkySurvey
+	// the HiPS survey id it shows.
+	AladinURL, SkySurvey string
 	// AllowedOrigins are extra Origin patterns (besides the server's own
 	// host) allowed to open streams.
 	AllowedOrigins []string
@@ -151,6 +154,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Int64Var(&cfg.SimSeed, "sim-seed", seed, "simulator seed for failure injection (env "+envSimSeed+")")
 	failFlag := fs.String("sim-failure-rate", strconv.FormatFloat(fail, 'g', -1, 64), "probability 0-1 that a simulated task fails (env "+envSimFailRate+")")
 	fs.IntVar(&cfg.StreamConnsPerUser, "stream-conns-per-user", conns, "WebSocket and SSE connections one user may hold open (env "+envStreamConns+")")
+	fs.StringVar(&cfg.AladinURL, "aladin-url", env(envAladinURL, defaultAladinURL), "URL the dashboard loads Aladin Lite from at run time; the sky view falls back to its own plot when it cannot load (env "+envAladinURL+")")
+	fs.StringVar(&cfg.SkySurvey, "sky-survey", env(envSkySurvey, defaultSkySurvey), "HiPS survey id of the sky view (env "+envSkySurvey+")")
 	originsFlag := fs.String("allowed-origins", env(envOrigins, ""), "comma-separated Origin patterns, besides the server's own host, allowed to open streams (env "+envOrigins+")")
 	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")
 	// The default shown by -h is not the environment's value, which may
@@ -170,6 +175,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		errs = append(errs, err)
 	}
 	if cfg.LogLevel, err = parseLevel("-log-level", *levelFlag); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkSkyConfig(cfg); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.StreamConnsPerUser < 1 {

@@ -151,6 +151,9 @@ func TestOpenAPI(t *testing.T) {
 	c.call("GET", "/readyz", "", nil, nil, 200)
 	c.call("GET", "/metrics", "", nil, nil, 200)
 	c.call("GET", "/openapi.json", "", nil, nil, 200)
+	c.call("GET", "/api/v1/dashboard/config", "", nil, nil, 200)
+	c.call("GET", "/api/v1/cluster/usage", admin, nil, nil, 200) // the clock backend reports an error
+	c.call("GET", "/api/v1/cluster/usage", "", nil, nil, 401)
 
 	var alice userResponse
 	json.Unmarshal(c.call("POST", "/api/v1/users", admin, map[string]any{"name": "alice"}, nil, 201).body, &alice)

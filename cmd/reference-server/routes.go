@@ -38,6 +38,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	mux.HandleFunc("GET /api/v1/dashboard/config", s.handleDashboardConfig)
+	mux.HandleFunc("GET /api/v1/cluster/usage", s.authed(false, s.handleClusterUsage))
 
 	static, _ := fs.Sub(dashboardFS, "dashboard")
 	mux.Handle("GET /{$}", http.FileServerFS(static))
