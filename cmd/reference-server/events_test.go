@@ -312,3 +312,183 @@ func TestEventsBadCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLettersAuditAndReplayOverREST breaks the audit consumer (its
+// table is dropped), so every event of a job fails on the retry ladder and
+// is dead-lettered; the admin lists and inspects the dead letters, repairs
+// the table, replays them over REST, and the audit chain then holds the
+// job's history and verifies. A tampered record is then reported. Users
+// who are not admins get 403 everywhere.
+func TestDeadLettersAuditAndReplayOverREST(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(20 * time.Millisecond)
+	opts.Router = func(c *events.RouterConfig) {
+		c.MaxRetries, c.InitialInterval, c.MaxInterval = 2, time.Millisecond, 4*time.Millisecond
+	}
+	ts := startServer(t, dir, adminEnv, opts)
+	db, err := sql.Open("sqlite", "file:"+dir+"/"+eventsDBFile+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DROP TABLE audit_records"); err != nil {
+		t.Fatal(err)
+	}
+	alice := ts.createUser(testAdminToken, "alice", "user")
+	for _, p := range []struct{ method, path string }{
+		{"GET", "/api/v1/admin/dead-letters"}, {"GET", "/api/v1/admin/dead-letters/x"},
+		{"POST", "/api/v1/admin/dead-letters/x/replay"}, {"GET", "/api/v1/admin/audit"},
+		{"POST", "/api/v1/admin/audit/verify"}, {"POST", "/api/v1/admin/replay"}, {"GET", "/api/v1/admin/events/health"},
+	} {
+		if r := ts.do(p.method, p.path, alice.Token, nil, nil); r.status != 403 {
+			t.Errorf("%s %s as a user: %d %s", p.method, p.path, r.status, r.body)
+		}
+		if r := ts.do(p.method, p.path, "", nil, nil); r.status != 401 {
+			t.Errorf("%s %s without a token: %d", p.method, p.path, r.status)
+		}
+	}
+	j, r := ts.submit(alice.Token, map[string]any{"agent": "alphacal", "dataset_id": "dl", "gpus": 1}, nil)
+	if r.status != 201 {
+		t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	ts.waitJob(alice.Token, j.ID, func(j jobJSON) bool { return j.State == "COMPLETED" })
+	want := ts.jobEvents(alice.Token, j.ID)
+
+	var list deadLetterList
+	deadline := time.Now().Add(waitLimit)
+	for {
+		r := ts.do("GET", "/api/v1/admin/dead-letters?handler=audit&job_id="+j.ID, testAdminToken, nil, nil)
+		if r.status != 200 {
+			t.Fatalf("list: %d %s", r.status, r.body)
+		}
+		r.decode(t, &list)
+		if len(list.DeadLetters) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(list.DeadLetters) != len(want) {
+		t.Fatalf("%d dead letters, want one per event (%d)", len(list.DeadLetters), len(want))
+	}
+	for i, l := range list.DeadLetters {
+		if l.Topic != events.TopicJobs || l.Attempts != 3 || !strings.Contains(l.Reason, "audit_records") {
+			t.Errorf("dead letter %d: %+v", i, l)
+		}
+	}
+	r = ts.do("GET", "/api/v1/admin/dead-letters/"+list.DeadLetters[0].ID, testAdminToken, nil, nil)
+	var one struct {
+		ID    string       `json:"id"`
+		Event events.Event `json:"event"`
+	}
+	r.decode(t, &one)
+	if r.status != 200 || one.Event.Subject != j.ID || one.Event.Type != events.JobSubmitted {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+	if r := ts.do("GET", "/api/v1/admin/dead-letters/nope", testAdminToken, nil, nil); r.status != 404 {
+		t.Fatalf("unknown dead letter: %d", r.status)
+	}
+	if r := ts.do("GET", "/api/v1/admin/dead-letters?limit=0", testAdminToken, nil, nil); r.status != 400 || r.apiErr(t).Field != "limit" {
+		t.Fatalf("limit=0: %d %s", r.status, r.body)
+	}
+
+	// Repair the table (as a restarted audit store would) and replay.
+	if _, err := db.Exec(`CREATE TABLE audit_records (seq BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list.DeadLetters {
+		if r := ts.do("POST", "/api/v1/admin/dead-letters/"+l.ID+"/replay", testAdminToken, nil, nil); r.status != 200 {
+			t.Fatalf("replay %s: %d %s", l.ID, r.status, r.body)
+		}
+	}
+	var recs auditList
+	deadline = time.Now().Add(waitLimit)
+	for {
+		ts.do("GET", "/api/v1/admin/audit?job_id="+j.ID, testAdminToken, nil, nil).decode(t, &recs)
+		if len(recs.Records) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(recs.Records) != len(want) {
+		t.Fatalf("audit holds %d records after the replay, want %d", len(recs.Records), len(want))
+	}
+	for i, rec := range recs.Records {
+		if rec.Event.ID != want[i].ID {
+			t.Errorf("audit record %d is event %s (%s), want %s (%s)", i, rec.Event.ID, rec.Event.Type, want[i].ID, want[i].Type)
+		}
+	}
+	var rep verifyResponse
+	r = ts.do("POST", "/api/v1/admin/audit/verify", testAdminToken, nil, nil)
+	r.decode(t, &rep)
+	if r.status != 200 || !rep.OK || rep.Records != int64(len(want)) {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+
+	// Replaying the job's history to the audit consumer adds nothing: it
+	// has every event already.
+	r = ts.do("POST", "/api/v1/admin/replay", testAdminToken, map[string]any{"job_id": j.ID, "consumer": "audit"}, nil)
+	var rr replayResponse
+	r.decode(t, &rr)
+	if r.status != 200 || rr.Delivered != len(want) {
+		t.Fatalf("replay job: %d %s", r.status, r.body)
+	}
+	r = ts.do("POST", "/api/v1/admin/audit/verify", testAdminToken, nil, nil)
+	r.decode(t, &rep)
+	if !rep.OK || rep.Records != int64(len(want)) {
+		t.Fatalf("verify after the job replay: %s", r.body)
+	}
+	if r := ts.do("POST", "/api/v1/admin/replay", testAdminToken, map[string]any{"job_id": j.ID, "consumer": "billing"}, nil); r.status != 400 || r.apiErr(t).Field != "consumer" {
+		t.Fatalf("unknown consumer: %d %s", r.status, r.body)
+	}
+
+	// Tamper with the second record: verify names it.
+	if _, err := db.Exec(`UPDATE audit_records SET event = replace(event, '"alphacal"', '"imaging"') WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	r = ts.do("POST", "/api/v1/admin/audit/verify", testAdminToken, nil, nil)
+	r.decode(t, &rep)
+	if rep.OK || rep.FirstBad != 2 || rep.Problem != "tampered" {
+		t.Fatalf("tampered chain: %s", r.body)
+	}
+}
+
+// TestHealthReportsPublished: the health monitor publishes system.health
+// events on its period and answers the admin health endpoint.
+func TestHealthReportsPublished(t *testing.T) {
+	opts := testOptions(time.Hour)
+	opts.HealthInterval = 20 * time.Millisecond
+	opts.Logger = quietLog()
+	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, func(k string) string { return adminEnv[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(context.Background(), cfg, io.Discard, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	ds, err := s.bus.Subscribe(ctx, events.TopicHealth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d events.Delivery
+	select {
+	case d = <-ds:
+		d.Ack()
+	case <-ctx.Done():
+		t.Fatal("no system.health event")
+	}
+	var rep struct {
+		Status    string `json:"status"`
+		Transport string `json:"transport"`
+		Connected bool   `json:"connected"`
+	}
+	if err := d.Event.Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	if d.Event.Type != "system.health" || rep.Status != "healthy" || rep.Transport != "mem" || !rep.Connected {
+		t.Fatalf("health event %+v: %+v", d.Event, rep)
+	}
+}
