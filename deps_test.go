@@ -19,10 +19,11 @@ func deps(t *testing.T, pkg string) []string {
 
 // TestDependencyRules enforces the one-way rules of DESIGN.md.
 func TestDependencyRules(t *testing.T) {
-	heavy := []string{"github.com/IBM/sarama", "github.com/rabbitmq/amqp091-go", "github.com/jackc/pgx", "github.com/redis/go-redis", "modernc.org/sqlite", "github.com/lib/pq", "github.com/hamba/avro", "github.com/twmb/franz-go"}
+	heavy := []string{"github.com/IBM/sarama", "github.com/rabbitmq/amqp091-go", "github.com/jackc/pgx", "github.com/redis/go-redis", "modernc.org/sqlite", "github.com/lib/pq", "github.com/hamba/avro", "github.com/twmb/franz-go", "github.com/minio/minio-go"}
 	rules := map[string][]string{
 		"./ephemeris":    {mod + "/orchestrator", mod + "/events", mod + "/backends", mod + "/agents", mod + "/cache"},
 		"./agents":       {mod + "/orchestrator", mod + "/events", mod + "/backends"},
+		"./cache":        {mod + "/orchestrator", mod + "/events", mod + "/backends"},
 		"./backends":     {mod + "/orchestrator", mod + "/events"},
 		"./events":       {mod + "/orchestrator", mod + "/backends", mod + "/agents"},
 		"./orchestrator": {mod + "/events/", mod + "/backends/", mod + "/orchestrator/"},
