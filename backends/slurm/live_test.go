@@ -316,7 +316,14 @@ func TestLiveErrors(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), l.token[:8]) {
 		t.Errorf("error %q shows part of the token", err)
 	}
+	c, err := d.Verify(ctx)
+	if err != nil || c.Nodes == 0 || c.TotalGPUs < 4 {
+		t.Errorf("Verify = %+v, %v; want the cluster's nodes and its (at least 4) GPUs", c, err)
+	}
 	dp := openLive(t, l, dir, "true", func(c *slurm.Config) { c.Partition = "no-such-partition" })
+	if _, err := dp.Verify(ctx); !errors.Is(err, slurm.ErrConfig) || !strings.Contains(err.Error(), "no-such-partition") {
+		t.Errorf("Verify with an unknown partition = %v, want ErrConfig naming it", err)
+	}
 	_, err = dp.Submit(ctx, backends.Task{ID: "bad-partition", Agent: "complete", DatasetID: "ds"})
 	if !errors.Is(err, backends.ErrInvalidTask) || !strings.Contains(err.Error(), "no-such-partition") {
 		t.Errorf("Submit to an unknown partition = %v, want ErrInvalidTask naming the partition", err)

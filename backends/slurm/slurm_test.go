@@ -181,6 +181,10 @@ func (f *fakeRest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			w.WriteHeader(http.StatusMethodNotAllowed)
 		}
+	case r.Method == http.MethodGet && p == "nodes":
+		reply(http.StatusOK, fixture(f.t, "v0038-samples-nodes.json"))
+	case r.Method == http.MethodGet && p == "partitions":
+		reply(http.StatusOK, fixture(f.t, "v0038-samples-partitions.json"))
 	case r.Method == http.MethodGet && p == "ping":
 		reply(http.StatusOK, []byte(`{"meta":{},"errors":[],"pings":[{"hostname":"vm","ping":"UP","status":0,"mode":"primary"}]}`))
 	default:
