@@ -359,7 +359,7 @@ func (d *Driver) call(ctx context.Context, method, p string, body, out any) erro
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: slurmrestd %s %s: %v", backends.ErrUnavailable, method, p, ctx.Err())
 		}
-		return fmt.Errorf("%w: slurmrestd at %s: %v", backends.ErrUnavailable, d.cfg.URL, redact(err, token))
+		return fmt.Errorf("%w: slurmrestd at %s: %v; check the URL and that slurmrestd runs there", backends.ErrUnavailable, d.cfg.URL, redact(err, token))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -419,7 +419,7 @@ func (d *Driver) mapError(method, p string, status int, errs []apiError, body []
 	case num == errZeroBytes:
 		return fmt.Errorf("%w: %s; slurmctld rejected the request, most often an expired or forged token: mint a new one with `scontrol token`", backends.ErrUnauthorized, where)
 	case strings.Contains(msg, "unable to load"):
-		return fmt.Errorf("%w: %s; slurmctld is down or rejected the token", backends.ErrUnavailable, where)
+		return fmt.Errorf("%w: %s; slurmctld is down or rejected the token: if `scontrol ping` says UP, the token is expired or not for user %q, so mint one with `scontrol token username=%s`", backends.ErrUnavailable, where, d.cfg.UserName, d.cfg.UserName)
 	case status == http.StatusBadRequest:
 		return fmt.Errorf("%w: %s", backends.ErrInvalidTask, where)
 	case status >= 500 || status == 0:

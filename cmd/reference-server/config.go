@@ -90,6 +90,8 @@ type config struct {
 	// AllowedOrigins are extra Origin patterns (besides the server's own
 	// host) allowed to open streams.
 	AllowedOrigins []string
+	// Backend is the compute backend and its settings (backends.go).
+	Backend backendConfig
 }
 
 // errHelp is returned by parseConfig for -h / -help; main exits 0.
@@ -162,8 +164,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	// hold a password.
 	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
 	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
+	finishBackend := addBackendFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.Backend, err = finishBackend(); err != nil {
+		errs = append(errs, err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: the server takes flags only (see -h)", fs.Arg(0))

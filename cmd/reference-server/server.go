@@ -128,7 +128,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	if len(opts.Backends) > 0 {
 		s.backends = opts.Backends
 	} else {
-		b, err := newSimBackend(cfg, reg, log)
+		b, err := newBackend(ctx, cfg, reg, log)
 		if err != nil {
 			return nil, err
 		}
