@@ -3,9 +3,12 @@
 //
 // Every call goes through github.com/hashicorp/go-retryablehttp: connection
 // errors, 502/503/504 and the 500 that slurmrestd returns while slurmctld is
-// down are retried (Config.RetryMax times with exponential backoff); other
-// 4xx and 5xx answers are not. Each call has its own timeout
-// (Config.CallTimeout). Requests carry the JWT headers X-SLURM-USER-NAME and
+// down are retried (Config.RetryMax times with exponential backoff); a 4xx
+// and any other 5xx are not. A submit (POST) is never repeated blindly:
+// after a retryable failure the driver first looks for a job with the
+// task's name, which a request whose answer was lost has created, and
+// sends the submit again only when there is none. Each call has its own
+// timeout (Config.CallTimeout). Requests carry the JWT headers X-SLURM-USER-NAME and
 // X-SLURM-USER-TOKEN; Config.TokenFunc is called before each request so a
 // caller can refresh an expiring token. The token never appears in logs or
 // errors.
@@ -32,6 +35,22 @@
 // HORIZONS_TASK, in Config.WorkDir on the cluster, with the partition, GPUs
 // (gres gpu:N), memory per node and time limit (whole minutes, rounded up)
 // of the task. Standard output goes to WorkDir/horizons-<job id>.out.
+// The runner (cmd/horizons-agent) writes WorkDir/horizons-<job id>.result.json
+// (the agent's output, or {"error": ...}) and keeps
+// WorkDir/horizons-<job id>.progress.json up to date; when WorkDir is
+// visible to this process (a shared filesystem or a single-node cluster)
+// Status reports that progress while the job runs (at most 99 % until it
+// completes), the result on completion and the runner's error on failure.
+// Jobs are named Config.JobPrefix + task id; Capacity counts only those.
+//
+// [Driver.Verify] checks a configuration against the cluster at start-up:
+// slurmrestd answers, the token is accepted, the partition exists; it
+// reports the GPUs of the partition's nodes (from their gres).
+//
+// scripts/slurm-cluster.sh starts a single-node Slurm 22.05 cluster with
+// slurmrestd for the live tests (live_test.go): the backendtest suite, a
+// job that completes, one that exits 3, one cancelled, one killed at its
+// time limit, and the agent runner on synthetic data.
 //
 // # States and errors
 //

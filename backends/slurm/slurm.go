@@ -108,6 +108,7 @@ type Driver struct {
 	base string
 	ver  string // resolved API version; "" until detected
 	http *retryablehttp.Client
+	once *retryablehttp.Client // no retries, for POST
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -201,7 +202,11 @@ func New(cfg *Config) (*Driver, error) {
 			log.Warn("slurmrestd retry", "method", r.Method, "path", r.URL.Path, "attempt", attempt)
 		}
 	}
+	once := retryablehttp.NewClient()
+	once.HTTPClient, once.RetryMax, once.Logger = rc.HTTPClient, 0, nil
+	once.CheckRetry, once.ErrorHandler = checkRetry, retryablehttp.PassthroughErrorHandler
 	return &Driver{
+		once: once,
 		cfg:  c,
 		base: strings.TrimRight(c.URL, "/"),
 		ver:  strings.TrimPrefix(c.APIVersion, "auto"),
@@ -220,8 +225,8 @@ func Open(cfg *Config, opts *backends.Options) (*backends.Backend, error) {
 	return backends.New(d, opts), nil
 }
 
-// checkRetry retries connection errors, 429, 502, 503, 504 and a 500 whose
-// body says slurmctld cannot be reached; never other 4xx or 5xx.
+// checkRetry retries connection errors, 502, 503, 504 and a 500 whose
+// body says slurmctld cannot be reached; never a 4xx or another 5xx.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -229,20 +234,36 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if err != nil {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true, nil
-	case http.StatusInternalServerError:
-		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		if rerr != nil {
-			return true, nil
-		}
-		return bytes.Contains(body, []byte("unable to load")), nil
+	if resp.StatusCode != http.StatusInternalServerError {
+		return retryStatus(resp.StatusCode, nil), nil
 	}
-	return false, nil
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if rerr != nil {
+		return true, nil
+	}
+	return retryStatus(resp.StatusCode, body), nil
 }
+
+// retryStatus reports whether an answer is worth repeating: 502, 503,
+// 504, and the 500 slurmrestd gives while slurmctld cannot be reached.
+// Other 5xx (an unknown job, a bad partition) and every 4xx are final.
+func retryStatus(code int, body []byte) bool {
+	switch code {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case http.StatusInternalServerError:
+		return bytes.Contains(body, []byte("unable to load"))
+	}
+	return false
+}
+
+// transient marks an error a retry may cure (a connection error or a
+// retryable status); it unwraps to the mapped sentinel.
+type transient struct{ error }
+
+func (e transient) Unwrap() error { return e.error }
 
 // Name returns the backend name.
 func (d *Driver) Name() string { return d.cfg.Name }
@@ -354,12 +375,18 @@ func (d *Driver) call(ctx context.Context, method, p string, body, out any) erro
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := d.http.Do(req)
+	client := d.http
+	if method == http.MethodPost {
+		// A POST is not idempotent: Submit retries it itself, after
+		// checking that the failed attempt did not create the job.
+		client = d.once
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: slurmrestd %s %s: %v", backends.ErrUnavailable, method, p, ctx.Err())
 		}
-		return fmt.Errorf("%w: slurmrestd at %s: %v; check the URL and that slurmrestd runs there", backends.ErrUnavailable, d.cfg.URL, redact(err, token))
+		return transient{fmt.Errorf("%w: slurmrestd at %s: %v; check the URL and that slurmrestd runs there", backends.ErrUnavailable, d.cfg.URL, redact(err, token))}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -379,7 +406,11 @@ func (d *Driver) call(ctx context.Context, method, p string, body, out any) erro
 		}
 		return nil
 	}
-	return d.mapError(method, p, resp.StatusCode, env.Errors, data)
+	err = d.mapError(method, p, resp.StatusCode, env.Errors, data)
+	if retryStatus(resp.StatusCode, data) {
+		return transient{err}
+	}
+	return err
 }
 
 func redact(err error, token string) string {
@@ -595,8 +626,28 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	var out struct {
 		JobID *int64 `json:"job_id"`
 	}
-	if err := d.call(ctx, http.MethodPost, "/job/submit", d.body(sub), &out); err != nil {
-		return backends.Handle{}, fmt.Errorf("slurm: submit task %s: %w", t.ID, err)
+	for attempt := 0; ; attempt++ {
+		err := d.call(ctx, http.MethodPost, "/job/submit", d.body(sub), &out)
+		if err == nil {
+			break
+		}
+		var tr transient
+		if !errors.As(err, &tr) || attempt >= d.cfg.RetryMax {
+			return backends.Handle{}, fmt.Errorf("slurm: submit task %s: %w", t.ID, err)
+		}
+		wait := retryablehttp.DefaultBackoff(d.cfg.RetryWaitMin, d.cfg.RetryWaitMax, attempt, nil)
+		d.log.Warn("slurmrestd submit failed; checking for the job before sending it again", "task", t.ID, "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return backends.Handle{}, fmt.Errorf("%w: slurm: submit task %s: %v (after %v)", backends.ErrUnavailable, t.ID, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		// The failed request may have reached slurmctld: a job with this
+		// task's name is the one it created.
+		if id, ok := d.findJob(ctx, sub.Job.Name); ok {
+			out.JobID = &id
+			break
+		}
 	}
 	if out.JobID == nil || *out.JobID <= 0 {
 		return backends.Handle{}, fmt.Errorf("%w: slurmrestd accepted task %s but returned no job_id", backends.ErrUnavailable, t.ID)
@@ -628,6 +679,21 @@ type Job struct {
 	WorkDir     string `json:"current_working_directory"`
 	Comment     string `json:"comment"`
 	UserName    string `json:"user_name"`
+}
+
+// findJob returns the newest job named name, if slurmctld holds one.
+func (d *Driver) findJob(ctx context.Context, name string) (int64, bool) {
+	jobs, err := d.Jobs(ctx)
+	if err != nil {
+		return 0, false
+	}
+	var id int64
+	for _, j := range jobs {
+		if j.Name == name && j.JobID > id {
+			id = j.JobID
+		}
+	}
+	return id, id > 0
 }
 
 // ID returns the job id as a handle's ExternalID.

@@ -474,3 +474,127 @@ func TestConfigNeverPrintsToken(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitRetryNoDuplicate: a submit whose answer is lost is not sent
+// blindly again: the driver first looks for the job by name.
+func TestSubmitRetryNoDuplicate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("created before the failure", func(t *testing.T) {
+		f, srv := newFake(t)
+		d, logs := newDriver(t, srv.URL, func(c *slurm.Config) { c.RetryMax = 3 })
+		var posts atomic.Int64
+		f.fail = func(r *http.Request) (int, []byte, bool) {
+			if r.Method != http.MethodPost {
+				return 0, nil, false
+			}
+			if posts.Add(1) == 1 {
+				// slurmctld took the job, then the answer was lost.
+				f.mu.Lock()
+				f.jobs["77"] = withJob(t, map[string]any{"job_id": 77, "name": "horizons-" + task.ID, "job_state": "PENDING"})
+				f.mu.Unlock()
+				return http.StatusBadGateway, []byte("bad gateway"), true
+			}
+			return 0, nil, false
+		}
+		h, err := d.Submit(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ExternalID != "77" || posts.Load() != 1 {
+			t.Fatalf("handle %s after %d POSTs, want the job the lost submit created (77) after 1", h.ExternalID, posts.Load())
+		}
+		if !strings.Contains(logs.String(), "checking for the job") || strings.Contains(logs.String(), token) {
+			t.Errorf("logs: %s", logs)
+		}
+	})
+	t.Run("not created", func(t *testing.T) {
+		f, srv := newFake(t)
+		d, _ := newDriver(t, srv.URL, func(c *slurm.Config) { c.RetryMax = 3 })
+		var posts atomic.Int64
+		f.fail = func(r *http.Request) (int, []byte, bool) {
+			if r.Method == http.MethodPost && posts.Add(1) <= 2 {
+				return http.StatusInternalServerError, fixture(t, "v0038-err-ctld-down.json"), true
+			}
+			return 0, nil, false
+		}
+		h, err := d.Submit(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if posts.Load() != 3 || h.ExternalID == "" {
+			t.Fatalf("handle %+v after %d POSTs, want a job after 3 (two failures)", h, posts.Load())
+		}
+	})
+	t.Run("final error", func(t *testing.T) {
+		f, srv := newFake(t)
+		d, _ := newDriver(t, srv.URL, func(c *slurm.Config) { c.RetryMax = 3 })
+		var posts atomic.Int64
+		f.fail = func(r *http.Request) (int, []byte, bool) {
+			if r.Method == http.MethodPost {
+				posts.Add(1)
+				return http.StatusTooManyRequests, []byte("slow down"), true
+			}
+			return 0, nil, false
+		}
+		if _, err := d.Submit(ctx, task); err == nil || posts.Load() != 1 {
+			t.Fatalf("429: %v after %d POSTs, want an error after 1 (4xx is never retried)", err, posts.Load())
+		}
+	})
+}
+
+func TestNeverRetry4xx(t *testing.T) {
+	for _, code := range []int{400, 401, 403, 404, 409, 429} {
+		f, srv := newFake(t)
+		d, _ := newDriver(t, srv.URL, func(c *slurm.Config) { c.RetryMax = 3 })
+		f.fail = func(*http.Request) (int, []byte, bool) { return code, []byte("no"), true }
+		_, err := d.Status(context.Background(), backends.Handle{ExternalID: "4"})
+		if err == nil || f.calls.Load() != 1 {
+			t.Errorf("HTTP %d: %v after %d requests, want an error after 1", code, err, f.calls.Load())
+		}
+	}
+}
+
+func TestCallTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	d, _ := newDriver(t, srv.URL, func(c *slurm.Config) { c.CallTimeout = 50 * time.Millisecond; c.RetryMax = 2 })
+	_, err := d.Status(context.Background(), backends.Handle{ExternalID: "4"})
+	if !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("hanging server: %v, want ErrUnavailable from the per-call deadline", err)
+	}
+}
+
+// TestTokenRefreshHook: TokenFunc is asked before every request, so a
+// rotated token is used from the next call on.
+func TestTokenRefreshHook(t *testing.T) {
+	_, srv := newFake(t)
+	var calls atomic.Int64
+	current := atomic.Value{}
+	current.Store("expired-token")
+	d, logs := newDriver(t, srv.URL, func(c *slurm.Config) {
+		c.Token = ""
+		c.TokenFunc = func(context.Context) (string, error) { calls.Add(1); return current.Load().(string), nil }
+	})
+	ctx := context.Background()
+	_, err := d.Status(ctx, backends.Handle{ExternalID: "4"})
+	if !errors.Is(err, backends.ErrUnauthorized) || strings.Contains(err.Error(), "expired-token") {
+		t.Fatalf("stale token: %v, want ErrUnauthorized without the token", err)
+	}
+	current.Store(token)
+	if st, err := d.Status(ctx, backends.Handle{ExternalID: "4"}); err != nil || st.State != backends.TaskCompleted {
+		t.Fatalf("after refresh: %+v, %v", st, err)
+	}
+	if calls.Load() < 2 {
+		t.Errorf("TokenFunc called %d times for two calls", calls.Load())
+	}
+	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), "expired-token") {
+		t.Errorf("logs carry a token: %s", logs)
+	}
+}
