@@ -129,6 +129,19 @@ func JobSchema() *Schema {
 	return s
 }
 
+// WorkflowSchema returns the JSON Schema shared by the workflow.* payloads.
+func WorkflowSchema() *Schema {
+	raw, err := schemaFS.ReadFile("schemas/workflow.json")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	s, err := ParseSchema(raw)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 func requireNonEmpty(field string) EntryRule {
 	return func(p map[string]any) error {
 		if s, _ := p[field].(string); s == "" {
@@ -138,7 +151,8 @@ func requireNonEmpty(field string) EntryRule {
 	}
 }
 
-// DefaultCatalogue returns the catalogue of job lifecycle events. The
+// DefaultCatalogue returns the catalogue of job lifecycle and workflow run
+// events. The
 // returned value is shared; register extra types on a Catalogue of your own.
 func DefaultCatalogue() *Catalogue {
 	defaultOnce.Do(func() {
@@ -151,6 +165,13 @@ func DefaultCatalogue() *Catalogue {
 		c.Register(Entry{Type: JobCompleted, Description: "a job finished successfully", Schema: s, State: "COMPLETED"})
 		c.Register(Entry{Type: JobFailed, Description: "a job failed (validation, backend, timeout or lost)", Schema: s, State: "FAILED", Rules: []EntryRule{requireNonEmpty("error")}})
 		c.Register(Entry{Type: JobCancelled, Description: "a job was cancelled", Schema: s, State: "CANCELLED"})
+		w := WorkflowSchema()
+		c.Register(Entry{Type: WorkflowSubmitted, Description: "a workflow run was accepted and stored", Schema: w, State: "RUNNING"})
+		c.Register(Entry{Type: WorkflowStepStarted, Description: "a workflow step's job was submitted", Schema: w, State: "RUNNING", Rules: []EntryRule{requireNonEmpty("step"), requireNonEmpty("step_job_id")}})
+		c.Register(Entry{Type: WorkflowStepCompleted, Description: "a workflow step ended (COMPLETED, FAILED, CANCELLED or SKIPPED)", Schema: w, Rules: []EntryRule{requireNonEmpty("step"), requireNonEmpty("step_state")}})
+		c.Register(Entry{Type: WorkflowCompleted, Description: "every step of a workflow run completed", Schema: w, State: "COMPLETED"})
+		c.Register(Entry{Type: WorkflowFailed, Description: "a workflow run failed (a step failed)", Schema: w, State: "FAILED", Rules: []EntryRule{requireNonEmpty("error")}})
+		c.Register(Entry{Type: WorkflowCancelled, Description: "a workflow run was cancelled", Schema: w, State: "CANCELLED"})
 		defaultCat = c
 	})
 	return defaultCat

@@ -36,6 +36,17 @@ const (
 	JobCancelled Type = "job.cancelled"
 )
 
+// The workflow run event types (package orchestrator/workflow). Their subject
+// is the run id and their payload is WorkflowData.
+const (
+	WorkflowSubmitted     Type = "workflow.submitted"
+	WorkflowStepStarted   Type = "workflow.step_started"
+	WorkflowStepCompleted Type = "workflow.step_completed"
+	WorkflowCompleted     Type = "workflow.completed"
+	WorkflowFailed        Type = "workflow.failed"
+	WorkflowCancelled     Type = "workflow.cancelled"
+)
+
 // SchemaVersion is the version of the envelope and payload schemas written by
 // this release.
 const SchemaVersion = "1.0"
@@ -56,6 +67,8 @@ const (
 	TopicAudit = "horizons.audit"
 	// TopicHealth carries system health reports.
 	TopicHealth = "horizons.health"
+	// TopicWorkflows carries the workflow run events (workflow.*).
+	TopicWorkflows = "horizons.workflows"
 )
 
 // Event is the envelope of every Cosmic Horizons event.

@@ -144,8 +144,14 @@ func TestCatalogueEveryTypeValid(t *testing.T) {
 		events.JobCancelled: "CANCELLED",
 	}
 	cat := events.DefaultCatalogue()
-	if got := cat.Types(); len(got) != len(states) {
-		t.Fatalf("catalogue has %d types %v, want %d", len(got), got, len(states))
+	var jobTypes []events.Type
+	for _, typ := range cat.Types() {
+		if strings.HasPrefix(string(typ), "job.") {
+			jobTypes = append(jobTypes, typ)
+		}
+	}
+	if len(jobTypes) != len(states) {
+		t.Fatalf("catalogue has %d job types %v, want %d", len(jobTypes), jobTypes, len(states))
 	}
 	for typ, state := range states {
 		e := newEvent(t, typ, "job-7", state, 1)
@@ -585,5 +591,57 @@ func TestBusFastPathMatchesCodec(t *testing.T) {
 				t.Errorf("decoded\nfast %+v %v\nslow %+v %v", a, da, b, db)
 			}
 		})
+	}
+}
+
+func TestCatalogueWorkflowTypes(t *testing.T) {
+	cat := events.DefaultCatalogue()
+	mk := func(typ events.Type, d events.WorkflowData) events.Event {
+		e, err := events.New(typ, "run-1", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.CorrelationID = "corr-1"
+		e.Sequence = 1
+		return e
+	}
+	base := events.WorkflowData{RunID: "run-1", Workflow: "vlass-pipeline", Version: 1, Owner: "u1", State: "RUNNING"}
+	good := map[events.Type]events.WorkflowData{}
+	good[events.WorkflowSubmitted] = base
+	s := base
+	s.Step, s.StepState, s.StepJobID = "imaging", "RUNNING", "job-9"
+	good[events.WorkflowStepStarted] = s
+	s.StepState = "COMPLETED"
+	good[events.WorkflowStepCompleted] = s
+	c := base
+	c.State = "COMPLETED"
+	good[events.WorkflowCompleted] = c
+	f := base
+	f.State, f.Error = "FAILED", "step imaging failed"
+	good[events.WorkflowFailed] = f
+	x := base
+	x.State = "CANCELLED"
+	good[events.WorkflowCancelled] = x
+	for typ, d := range good {
+		if err := cat.Validate(mk(typ, d)); err != nil {
+			t.Errorf("%s: %v", typ, err)
+		}
+	}
+	if len(good) != 6 {
+		t.Fatalf("checked %d workflow types, want 6", len(good))
+	}
+	noErr := base
+	noErr.State = "FAILED"
+	if err := cat.Validate(mk(events.WorkflowFailed, noErr)); !errors.Is(err, events.ErrInvalidEvent) || !strings.Contains(err.Error(), "data.error") {
+		t.Errorf("workflow.failed without error: %v, want ErrInvalidEvent naming data.error", err)
+	}
+	bad := base
+	bad.State = "PAUSED"
+	if err := cat.Validate(mk(events.WorkflowSubmitted, bad)); !errors.Is(err, events.ErrInvalidEvent) || !strings.Contains(err.Error(), "PAUSED") {
+		t.Errorf("state PAUSED: %v, want ErrInvalidEvent naming PAUSED", err)
+	}
+	noStep := base
+	if err := cat.Validate(mk(events.WorkflowStepStarted, noStep)); !errors.Is(err, events.ErrInvalidEvent) || !strings.Contains(err.Error(), "data.step") {
+		t.Errorf("step_started without step: %v, want ErrInvalidEvent naming data.step", err)
 	}
 }

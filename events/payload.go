@@ -24,3 +24,22 @@ type JobData struct {
 	// NextAttemptAt is set on a job.queued event that schedules a retry.
 	NextAttemptAt string `json:"next_attempt_at,omitempty"`
 }
+
+// WorkflowData is the payload of every workflow.* event: the run's state
+// after the change, and for step events the step, its state and its job.
+type WorkflowData struct {
+	RunID    string `json:"run_id"`
+	Workflow string `json:"workflow"`
+	Version  int    `json:"version"`
+	Owner    string `json:"owner"`
+	// State is the run state: RUNNING, COMPLETED, FAILED or CANCELLED.
+	State string `json:"state"`
+	// Step, StepState and StepJobID describe the step of a step event.
+	Step      string `json:"step,omitempty"`
+	StepState string `json:"step_state,omitempty"`
+	StepJobID string `json:"step_job_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Error     string `json:"error,omitempty"`
+	// Outputs are the declared outputs of a completed step.
+	Outputs json.RawMessage `json:"outputs,omitempty"`
+}
