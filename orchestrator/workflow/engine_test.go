@@ -214,7 +214,7 @@ func diamond() workflow.Definition {
 		Inputs: map[string]string{"ds": "", "greeting": "hello"},
 		Steps: []workflow.Step{
 			{Name: "d", Agent: "echo", DatasetID: "${steps.b.outputs.ds}", DependsOn: []string{"b", "c"},
-				Params: params("value", "${steps.b.outputs.v}+${steps.c.outputs.v}", "n", "${steps.c.outputs.n}"),
+				Params:  params("value", "${steps.b.outputs.v}+${steps.c.outputs.v}", "n", "${steps.c.outputs.n}"),
 				Outputs: map[string]string{"v": "result.value"}},
 			{Name: "a", Agent: "echo", DatasetID: "${inputs.ds}", Params: params("value", "${inputs.greeting}", "n", 7),
 				Outputs: map[string]string{"v": "result.value", "ds": "result.dataset_id", "n": "result.n"}},
