@@ -23,7 +23,7 @@ import (
 	"github.com/cosmic-horizons/horizons/backends/slurm"
 )
 
-// Compute backend selection: -backend sim|local|slurm (HORIZONS_BACKEND).
+// Compute backend selection: -backend sim|local|slurm|tapis (HORIZONS_BACKEND).
 // Each backend's settings are flags with environment variables; secrets
 // (the Slurm JWT) come from the environment or a file only, never from a
 // flag that `ps` would show.
@@ -58,6 +58,7 @@ var backendKinds = map[string]backendFactory{
 	},
 	"local": newLocalBackend,
 	"slurm": newSlurmBackend,
+	"tapis": newTapisBackend, // tapis.go
 }
 
 func backendNames() string {

@@ -92,6 +92,8 @@ type config struct {
 	AllowedOrigins []string
 	// Backend is the compute backend and its settings (backends.go).
 	Backend backendConfig
+	// Tapis configures the Tapis v3 backend (-tapis-*; see tapis.go).
+	Tapis tapisConfig
 }
 
 // errHelp is returned by parseConfig for -h / -help; main exits 0.
@@ -165,6 +167,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
 	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
 	finishBackend := addBackendFlags(fs, getenv)
+	finishTapis := tapisFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -182,6 +185,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if cfg.LogLevel, err = parseLevel("-log-level", *levelFlag); err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.Tapis, err = finishTapis(); err != nil {
+		errs = append(errs, err)
+	} else if cfg.Backend.Kind == "tapis" {
+		errs = append(errs, cfg.Tapis.check()...)
 	}
 	if err := checkSkyConfig(cfg); err != nil {
 		errs = append(errs, err)
