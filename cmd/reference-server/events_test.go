@@ -116,7 +116,7 @@ type transportCase struct {
 	name string
 	// url returns the -events URL, with a topic prefix unique to the test
 	// on shared brokers, and registers the clean-up.
-	url func(t *testing.T) string
+	url func(t testing.TB) string
 }
 
 func kfakeURL(t testing.TB) string {
@@ -133,18 +133,18 @@ func kfakeURL(t testing.TB) string {
 func uniquePrefix() string { return "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "") + "." }
 
 var transportCases = []transportCase{
-	{"mem", func(t *testing.T) string { return "mem://" }},
-	{"kafka", func(t *testing.T) string { return kfakeURL(t) }},
-	{"amqp", func(t *testing.T) string {
+	{"mem", func(t testing.TB) string { return "mem://" }},
+	{"kafka", func(t testing.TB) string { return kfakeURL(t) }},
+	{"amqp", func(t testing.TB) string {
 		return withParams(t, liveAMQP(t), paramTopicPrefix, uniquePrefix(), "queue_expiry", "1m")
 	}},
-	{"postgres", func(t *testing.T) string {
+	{"postgres", func(t testing.TB) string {
 		dsn := livePostgres(t)
 		p := uniquePrefix()
 		t.Cleanup(func() { dropPostgresTopics(t, dsn, p) })
 		return withParams(t, dsn, paramTopicPrefix, p, "poll_interval", "20ms")
 	}},
-	{"sqlite", func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/bus.db?poll_interval=20ms" }},
+	{"sqlite", func(t testing.TB) string { return "sqlite://" + t.TempDir() + "/bus.db?poll_interval=20ms" }},
 }
 
 // TestEndToEndOnEachTransport runs the whole server on each event

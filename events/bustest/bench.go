@@ -40,11 +40,18 @@ func Bench(b *testing.B, newPubSub BenchConstructor, publishers int) {
 	if publishers <= 0 {
 		publishers = 1
 	}
-	b.Run("raw", func(b *testing.B) { benchPath(b, newPubSub, publishers, false) })
-	b.Run("sdk", func(b *testing.B) { benchPath(b, newPubSub, publishers, true) })
+	b.Run("raw", func(b *testing.B) { BenchPath(b, newPubSub, publishers, false) })
+	b.Run("sdk", func(b *testing.B) { BenchPath(b, newPubSub, publishers, true) })
 }
 
-func benchPath(b *testing.B, newPubSub BenchConstructor, publishers int, sdk bool) {
+// BenchPath is one side of Bench: the SDK path when sdk is true, raw
+// watermill otherwise. It reports "events/s"; commands that print the
+// side-by-side table (cmd/horizons-eventbench) call it through
+// testing.Benchmark.
+func BenchPath(b *testing.B, newPubSub BenchConstructor, publishers int, sdk bool) {
+	if publishers <= 0 {
+		publishers = 1
+	}
 	pub, sub := newPubSub(b)
 	topic := "bench_" + uuid.NewString()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
