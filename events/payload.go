@@ -23,6 +23,11 @@ type JobData struct {
 	Result     json.RawMessage `json:"result,omitempty"`
 	// NextAttemptAt is set on a job.queued event that schedules a retry.
 	NextAttemptAt string `json:"next_attempt_at,omitempty"`
+	// Stage names the pipeline stage a job.progress event announces (its
+	// reason holds the note, "stage <name> started" or "... completed");
+	// empty otherwise. Optional and additive: older consumers ignore it.
+	// The Avro schema 1.0 does not carry it (the note stays in reason).
+	Stage string `json:"stage,omitempty"`
 }
 
 // WorkflowData is the payload of every workflow.* event: the run's state

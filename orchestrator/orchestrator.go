@@ -181,6 +181,7 @@ type Orchestrator struct {
 	wg       sync.WaitGroup
 	watchers map[*watcher]struct{}
 	randMu   sync.Mutex
+	stages   sync.Map // job id -> last stage note announced (stage.go)
 }
 
 // New returns an orchestrator over store and bus. Call Start to run it.
@@ -578,6 +579,12 @@ func (o *Orchestrator) handle(j *Job) backends.Handle {
 // newEvent builds the event for j's current (already updated) state with
 // sequence j.Sequence+1 and advances j.Sequence.
 func (o *Orchestrator) newEvent(j *Job, t events.Type, prev State, reason string) (events.Event, error) {
+	return o.newStageEvent(j, t, prev, reason, "")
+}
+
+// newStageEvent is newEvent with data.stage set (job.progress events that
+// announce a stage).
+func (o *Orchestrator) newStageEvent(j *Job, t events.Type, prev State, reason, stage string) (events.Event, error) {
 	data := events.JobData{
 		JobID:      j.ID,
 		Owner:      j.Owner,
@@ -593,6 +600,7 @@ func (o *Orchestrator) newEvent(j *Job, t events.Type, prev State, reason string
 		ExternalID: j.ExternalID,
 		WorkflowID: j.WorkflowID,
 		Reason:     reason,
+		Stage:      stage,
 		Error:      j.Error,
 		Result:     j.Result,
 	}
@@ -633,6 +641,7 @@ type evSpec struct {
 	t      events.Type
 	prev   State
 	reason string
+	stage  string
 }
 
 func (o *Orchestrator) commit(ctx context.Context, old, n *Job, specs []evSpec) (*Job, error) {
@@ -648,7 +657,7 @@ func (o *Orchestrator) commit(ctx context.Context, old, n *Job, specs []evSpec) 
 	}
 	var evs []events.Event
 	for _, s := range specs {
-		ev, err := o.newEvent(n, s.t, s.prev, s.reason)
+		ev, err := o.newStageEvent(n, s.t, s.prev, s.reason, s.stage)
 		if err != nil {
 			return nil, err
 		}

@@ -558,6 +558,9 @@ func (o *Orchestrator) monitorPass(ctx context.Context, recovering bool) error {
 // apply moves j according to the backend status st.
 func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
 	var err error
+	if st.State.Terminal() {
+		o.stages.Delete(j.ID)
+	}
 	switch st.State {
 	case backends.TaskPending:
 		return
@@ -574,7 +577,7 @@ func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
 			o.timeout(ctx, j)
 			return
 		}
-		o.progress(ctx, j, st.Progress)
+		o.progress(ctx, j, st.Progress, st.Message)
 	case backends.TaskCompleted:
 		if j.State == StateQueued {
 			r, err := o.markRunning(ctx, j, st)
@@ -650,8 +653,9 @@ func (o *Orchestrator) timeout(ctx context.Context, j *Job) {
 }
 
 // progress stores a new progress value, emitting job.progress when it
-// crosses a multiple of the progress step.
-func (o *Orchestrator) progress(ctx context.Context, j *Job, p float64) {
+// crosses a multiple of the progress step or when note announces a stage
+// (see stageChange).
+func (o *Orchestrator) progress(ctx context.Context, j *Job, p float64, note string) {
 	if math.IsNaN(p) {
 		return
 	}
@@ -659,20 +663,27 @@ func (o *Orchestrator) progress(ctx context.Context, j *Job, p float64) {
 	if p >= 100 {
 		p = 99.9 // 100 belongs to job.completed
 	}
-	if p <= j.Progress {
+	stage, stageKey := o.stageChange(j.ID, note)
+	if p <= j.Progress && stage == "" {
 		return
 	}
+	p = math.Max(p, j.Progress)
 	step := o.cfg.ProgressStep
 	crossed := math.Floor(p/step) > math.Floor(j.Progress/step)
-	if !crossed && p-j.Progress < 1 {
+	if !crossed && p-j.Progress < 1 && stage == "" {
 		return
 	}
 	n := j.Clone()
 	n.Progress = math.Round(p*10) / 10
 	var err error
-	if crossed {
+	switch {
+	case stage != "":
+		if _, err = o.commit(ctx, j, n, []evSpec{{t: events.JobProgress, prev: j.State, reason: note, stage: stage}}); err == nil {
+			o.stages.Store(j.ID, stageKey)
+		}
+	case crossed:
 		_, err = o.commit(ctx, j, n, []evSpec{{t: events.JobProgress, prev: j.State, reason: fmt.Sprintf("%.0f%% done", math.Floor(p/step)*step)}})
-	} else {
+	default:
 		_, err = o.save(ctx, j, n)
 	}
 	o.logCommit("progress", j, err)

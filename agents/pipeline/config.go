@@ -95,8 +95,8 @@ type Config struct {
 	// documents (created if missing); "" keeps everything in memory.
 	OutputDir string
 	// Progress, when set, receives weighted progress in percent with the
-	// notes "stage <name> started", "stage <name>: <detail>" and "stage
-	// <name> completed" (see agents.StageNote).
+	// notes "stage <name> started", "stage <name> started: <detail>" and
+	// "stage <name> completed" (see agents.StageNote).
 	Progress agents.ProgressFunc
 }
 

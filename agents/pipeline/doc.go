@@ -12,8 +12,9 @@
 // previews and catalogue, anomalies and summary JSON documents, in memory
 // and, with Config.OutputDir, on disk.
 //
-// Each stage reports "stage <name> started" and "stage <name> completed"
-// (agents.StageNote) with progress weighted by [Stages], so that run as
+// Each stage reports "stage <name> started" (with ": <detail>" while it
+// runs) and "stage <name> completed" (agents.StageNote) with progress
+// weighted by [Stages], so that run as
 // the agent [Name] ("pipeline") under the orchestrator the stage changes
 // become job.progress events. The command cmd/horizons-pipeline runs it
 // from the shell.

@@ -126,7 +126,7 @@ func (p *progressor) start(name string) {
 }
 
 func (p *progressor) detail(frac float64, note string) {
-	p.report(p.base+p.w*math.Max(0, math.Min(1, frac)), "stage "+p.name+": "+note)
+	p.report(p.base+p.w*math.Max(0, math.Min(1, frac)), agents.StageNote(p.name, agents.StageStarted)+": "+note)
 }
 
 func (p *progressor) done() { p.report(p.base+p.w, agents.StageNote(p.name, agents.StageCompleted)) }
