@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -561,7 +562,15 @@ func fieldIs(err error, field string) bool {
 // was submitted but not recorded; a new engine on the same stores finishes
 // the run without submitting anything twice.
 func TestResumeAfterRestart(t *testing.T) {
-	e := newEnv(t, nil)
+	t.Run("memory", func(t *testing.T) { testResume(t, nil) })
+	t.Run("sqlite", func(t *testing.T) {
+		_, s := openSQLite(t, filepath.Join(t.TempDir(), "jobs.db"))
+		testResume(t, s)
+	})
+}
+
+func testResume(t *testing.T, store workflow.Store) {
+	e := newEnv(t, store)
 	ctx := context.Background()
 	d := workflow.Definition{Name: "resume", Steps: []workflow.Step{
 		{Name: "a", Agent: "echo", DatasetID: "resume-a", Params: params("block", true), Outputs: map[string]string{"ds": "result.dataset_id"}},
