@@ -17,10 +17,14 @@
 // Every call goes through github.com/hashicorp/go-retryablehttp with its
 // own timeout (Config.CallTimeout). Idempotent calls (GET, cancel, token)
 // are retried Config.RetryMax times with exponential backoff on connection
-// errors and 5xx answers; a submit, which Tapis does not de-duplicate, is
-// retried only when the connection was never made or a gateway answered
-// 502, 503 or 504 (the request did not reach the Jobs service). 4xx answers
-// are never retried. Every answer's envelope (status, message, version,
+// errors and 5xx answers. A submit, which Tapis does not de-duplicate, is
+// retried that way only when the connection was never made or a gateway
+// answered 502, 503 or 504 (the request did not reach the Jobs service);
+// after a 500 or a lost answer the driver looks for the job by its name
+// (horizons-<task id>) among the newest jobs and sends the submit once
+// more only when Tapis has none. Submit also looks first, so a task
+// submitted again after the caller restarted gets its job back. 4xx
+// answers are never retried. Every answer's envelope (status, message, version,
 // result) is decoded; a failure becomes an [*APIError] that wraps a backends
 // sentinel: 401 and 403 ErrUnauthorized, 404 ErrTaskNotFound, 400 on submit
 // ErrInvalidTask, 5xx and unreachable servers ErrUnavailable. Its message
@@ -52,6 +56,10 @@
 // result is the runner's result file, downloaded from the job outputs; a
 // failed job's message ends with the runner's error from that file. The
 // driver keeps both in memory once read.
+//
+// Capacity counts this backend's jobs among the user's newest 500 (GET
+// /v3/jobs/list) and reuses the count for Config.CapacityTTL unless a
+// submit, a cancel or a state change seen by Status happened since.
 //
 // Tapis holds the jobs, so [Driver.Recover] works after a restart of this
 // process. [Driver.History], [Driver.Outputs] and [Driver.Download] expose

@@ -108,6 +108,10 @@ type Config struct {
 	// RefreshBefore is how long before its expiry a minted token is
 	// replaced; default 5 min.
 	RefreshBefore time.Duration
+	// CapacityTTL is how long Capacity reuses its job listing while no
+	// submit, cancel or observed state change has happened; default 2 s.
+	// A negative value lists every time.
+	CapacityTTL time.Duration
 	// Now is the clock the token expiry is read against; nil means
 	// time.Now.
 	Now func() time.Time
@@ -150,6 +154,9 @@ type Driver struct {
 	results  map[string]json.RawMessage // job uuid -> result, once read
 	progress map[string]float64         // job uuid -> highest progress reported
 	agentErr map[string]string          // job uuid -> the runner's error, once read
+	states   map[string]backends.TaskState
+	capAt    time.Time // when capy was read; zero when stale
+	capy     backends.Capacity
 }
 
 var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -244,6 +251,9 @@ func New(cfg *Config) (*Driver, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.CapacityTTL == 0 {
+		c.CapacityTTL = 2 * time.Second
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.Default()
@@ -271,6 +281,7 @@ func New(cfg *Config) (*Driver, error) {
 		results:  map[string]json.RawMessage{},
 		progress: map[string]float64{},
 		agentErr: map[string]string{},
+		states:   map[string]backends.TaskState{},
 	}, nil
 }
 
@@ -778,19 +789,76 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	if err != nil {
 		return backends.Handle{}, err
 	}
-	var j Job
-	if err := d.call(ctx, request{method: http.MethodPost, path: "/v3/jobs/submit", body: body, submit: true}, &j); err != nil {
-		return backends.Handle{}, fmt.Errorf("tapis: submit task %s: %w", t.ID, err)
+	// A task already submitted (the caller restarted between submit and
+	// recording the handle) gets its job back, not a second one.
+	uuid, err := d.findByName(ctx, body.Name)
+	if err != nil {
+		return backends.Handle{}, fmt.Errorf("tapis: submit task %s: look for an earlier submission: %w", t.ID, err)
 	}
-	if !validUUID(j.UUID) {
-		return backends.Handle{}, fmt.Errorf("%w: tapis accepted task %s but returned the job uuid %q", backends.ErrUnavailable, t.ID, j.UUID)
+	if uuid != "" {
+		d.log.Info("task already submitted; reusing its job", "task", t.ID, "job_uuid", uuid)
+		return d.handle(t, uuid), nil
 	}
+	for attempt := 0; ; attempt++ {
+		var j Job
+		err := d.call(ctx, request{method: http.MethodPost, path: "/v3/jobs/submit", body: body, submit: true}, &j)
+		if err == nil {
+			if !validUUID(j.UUID) {
+				return backends.Handle{}, fmt.Errorf("%w: tapis accepted task %s but returned the job uuid %q", backends.ErrUnavailable, t.ID, j.UUID)
+			}
+			d.log.Debug("submitted", "task", t.ID, "job_uuid", j.UUID, "app", d.cfg.AppID)
+			return d.handle(t, j.UUID), nil
+		}
+		if !ambiguous(err) || attempt > 0 {
+			return backends.Handle{}, fmt.Errorf("tapis: submit task %s: %w", t.ID, err)
+		}
+		// The request may have reached Tapis: look for the job before
+		// sending it once more.
+		uuid, ferr := d.findByName(ctx, body.Name)
+		if ferr != nil {
+			return backends.Handle{}, fmt.Errorf("tapis: submit task %s: %w", t.ID, err)
+		}
+		if uuid != "" {
+			d.log.Info("submit answer lost; found the job", "task", t.ID, "job_uuid", uuid, "err", err)
+			return d.handle(t, uuid), nil
+		}
+		d.log.Warn("submit failed before Tapis created the job; sending it again", "task", t.ID, "err", err)
+	}
+}
+
+// ambiguous reports whether a failed submit may have created the job: a
+// 5xx answer, or no answer at all.
+func ambiguous(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.StatusCode >= 500
+	}
+	return errors.Is(err, backends.ErrUnavailable)
+}
+
+func (d *Driver) handle(t backends.Task, uuid string) backends.Handle {
 	d.mu.Lock()
-	d.gpus[j.UUID] = t.GPUs
+	d.gpus[uuid] = t.GPUs
+	d.capAt = time.Time{}
 	d.mu.Unlock()
 	data, _ := json.Marshal(handleData{TaskID: t.ID, GPUs: t.GPUs})
-	d.log.Debug("submitted", "task", t.ID, "job_uuid", j.UUID, "app", d.cfg.AppID)
-	return backends.Handle{Backend: d.cfg.Name, ExternalID: j.UUID, Data: data}, nil
+	return backends.Handle{Backend: d.cfg.Name, ExternalID: uuid, Data: data}
+}
+
+// findByName looks among the user's newest jobs (GET /v3/jobs/list, 100)
+// for one of Config.AppID named name, and returns its uuid or "".
+func (d *Driver) findByName(ctx context.Context, name string) (string, error) {
+	var out []JobListItem
+	q := url.Values{"limit": {"100"}, "orderBy": {"created(desc)"}}
+	if err := d.call(ctx, request{method: http.MethodGet, path: "/v3/jobs/list", query: q}, &out); err != nil {
+		return "", err
+	}
+	for _, j := range out {
+		if j.Name == name && j.AppID == d.cfg.AppID && validUUID(j.UUID) {
+			return j.UUID, nil
+		}
+	}
+	return "", nil
 }
 
 // Job is the part of a Tapis job record this driver reads.
@@ -1034,6 +1102,10 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 	} else {
 		delete(d.progress, uuid)
 	}
+	if d.states[uuid] != st.State {
+		d.states[uuid] = st.State
+		d.capAt = time.Time{}
+	}
 	res, cached := d.results[uuid]
 	d.mu.Unlock()
 	if st.State != backends.TaskCompleted {
@@ -1131,6 +1203,9 @@ func (d *Driver) Cancel(ctx context.Context, h backends.Handle) error {
 		return err
 	}
 	err = d.call(ctx, request{method: http.MethodPost, path: jobPath(uuid, "/cancel")}, nil)
+	d.mu.Lock()
+	d.capAt = time.Time{}
+	d.mu.Unlock()
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusConflict {
 		return nil
@@ -1159,6 +1234,16 @@ func (d *Driver) Recover(ctx context.Context, h backends.Handle) (backends.Statu
 // running, pending, and the GPUs of running jobs this process submitted or
 // recovered.
 func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
+	if err := d.check(ctx); err != nil {
+		return backends.Capacity{}, err
+	}
+	d.mu.Lock()
+	if !d.capAt.IsZero() && d.cfg.Now().Sub(d.capAt) < d.cfg.CapacityTTL {
+		c := d.capy
+		d.mu.Unlock()
+		return c, nil
+	}
+	d.mu.Unlock()
 	var out []JobListItem
 	q := url.Values{"limit": {"500"}, "orderBy": {"created(desc)"}}
 	if err := d.call(ctx, request{method: http.MethodGet, path: "/v3/jobs/list", query: q}, &out); err != nil {
@@ -1181,6 +1266,7 @@ func (d *Driver) Capacity(ctx context.Context) (backends.Capacity, error) {
 		}
 	}
 	c.FreeGPUs = max(c.TotalGPUs-used, 0)
+	d.capy, d.capAt = c, d.cfg.Now()
 	return c, nil
 }
 

@@ -376,23 +376,50 @@ func TestRetries(t *testing.T) {
 		t.Errorf("%d GETs during a 500 run with RetryMax 2, want 3", got)
 	}
 	srv.FailNext(0, 0)
-	// A submit is not retried on 500 (Tapis may have created the job)...
-	srv.FailNext(1, http.StatusInternalServerError)
-	n = srv.Count(http.MethodPost, "/v3/jobs/submit")
-	if _, err := b.Submit(ctx(t), backends.Task{ID: "s1", Agent: "steps", DatasetID: "ds"}); !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "may or may not have been created") {
-		t.Errorf("submit on 500 = %v", err)
+	posts := func() int { return srv.Count(http.MethodPost, "/v3/jobs/submit") }
+	jobs := func() int { return len(srv.Jobs()) }
+	// A 500 to a submit is not blindly retried: the driver looks for the
+	// job first, and sends the submit again only when Tapis has none.
+	srv.FailNextMatching(http.MethodPost, "/v3/jobs/submit", 1, http.StatusInternalServerError)
+	n, nj := posts(), jobs()
+	if _, err := b.Submit(ctx(t), backends.Task{ID: "s1", Agent: "steps", DatasetID: "ds"}); err != nil {
+		t.Errorf("submit after a 500 that created nothing: %v", err)
 	}
-	if got := srv.Count(http.MethodPost, "/v3/jobs/submit") - n; got != 1 {
-		t.Errorf("submit sent %d times on a 500, want 1", got)
+	if posts()-n != 2 || jobs()-nj != 1 {
+		t.Errorf("%d submits and %d jobs around a 500 before creation, want 2 and 1", posts()-n, jobs()-nj)
 	}
-	// ...but is on a gateway 502, which never reached the Jobs service.
-	srv.FailNext(1, http.StatusBadGateway)
-	n = srv.Count(http.MethodPost, "/v3/jobs/submit")
-	if _, err := b.Submit(ctx(t), backends.Task{ID: "s2", Agent: "steps", DatasetID: "ds"}); err != nil {
+	// A 500 after Tapis created the job: found by name, not created twice.
+	srv.LoseNextMatching(http.MethodPost, "/v3/jobs/submit", 1, http.StatusInternalServerError)
+	n, nj = posts(), jobs()
+	h2, err := b.Submit(ctx(t), backends.Task{ID: "s2", Agent: "steps", DatasetID: "ds"})
+	if err != nil {
+		t.Fatalf("submit whose answer was lost: %v", err)
+	}
+	if all := srv.Jobs(); posts()-n != 1 || jobs()-nj != 1 || all[len(all)-1].UUID != h2.ExternalID {
+		t.Errorf("%d submits, %d jobs, handle %s; want 1, 1 and the created job", posts()-n, jobs()-nj, h2.ExternalID)
+	}
+	// Submitting the same task again returns the same job.
+	if h3, err := b.Submit(ctx(t), backends.Task{ID: "s2", Agent: "steps", DatasetID: "ds"}); err != nil || h3.ExternalID != h2.ExternalID || jobs()-nj != 1 {
+		t.Errorf("resubmit of task s2 = %v, %v; want the same job %s", h3.ExternalID, err, h2.ExternalID)
+	}
+	// A submit that keeps failing is surfaced after one more try.
+	srv.FailNextMatching(http.MethodPost, "/v3/jobs/submit", 5, http.StatusInternalServerError)
+	n, nj = posts(), jobs()
+	if _, err := b.Submit(ctx(t), backends.Task{ID: "s3", Agent: "steps", DatasetID: "ds"}); !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "may or may not have been created") {
+		t.Errorf("submit during a 500 run = %v", err)
+	}
+	if posts()-n != 2 || jobs() != nj {
+		t.Errorf("%d submits and %d new jobs during a 500 run, want 2 and 0", posts()-n, jobs()-nj)
+	}
+	srv.FailNext(0, 0)
+	// A gateway 502 never reached the Jobs service: retried at once.
+	srv.FailNextMatching(http.MethodPost, "/v3/jobs/submit", 1, http.StatusBadGateway)
+	n, nj = posts(), jobs()
+	if _, err := b.Submit(ctx(t), backends.Task{ID: "s4", Agent: "steps", DatasetID: "ds"}); err != nil {
 		t.Errorf("submit after one 502: %v", err)
 	}
-	if got := srv.Count(http.MethodPost, "/v3/jobs/submit") - n; got != 2 {
-		t.Errorf("submit sent %d times around a 502, want 2", got)
+	if posts()-n != 2 || jobs()-nj != 1 {
+		t.Errorf("%d submits and %d jobs around a 502, want 2 and 1", posts()-n, jobs()-nj)
 	}
 	// 4xx is never retried.
 	n = srv.Count(http.MethodGet, "/v3/jobs/")
@@ -604,5 +631,32 @@ func TestRunnerProgress(t *testing.T) {
 	}
 	if allow != len(running) {
 		t.Errorf("%d progress reads with allowIfRunning for %d running polls", allow, len(running))
+	}
+}
+
+func TestCapacityCache(t *testing.T) {
+	srv := tapistest.New(t, nil)
+	b, _ := open(t, config(srv, nil))
+	lists := func() int { return srv.Count(http.MethodGet, "/v3/jobs/list") }
+	c1, err := b.Capacity(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := lists()
+	if c2, _ := b.Capacity(ctx(t)); c2 != c1 || lists() != n {
+		t.Errorf("second Capacity listed again (%d lists) or changed %+v -> %+v", lists()-n, c1, c2)
+	}
+	h, err := b.Submit(ctx(t), backends.Task{ID: "cc", Agent: tapistest.AgentWait, DatasetID: "ds", GPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.Capacity(ctx(t)); c.Pending != 1 {
+		t.Errorf("capacity after a submit %+v, want the new job pending", c)
+	}
+	for range 8 {
+		b.Status(ctx(t), h)
+	}
+	if c, _ := b.Capacity(ctx(t)); c.Running != 1 || c.FreeGPUs != 2 {
+		t.Errorf("capacity once running %+v, want 1 running and 2 of 4 GPUs free", c)
 	}
 }

@@ -137,8 +137,7 @@ type Server struct {
 	byID       map[string]*Job
 	order      []string
 	next       int
-	failN      int
-	failCode   int
+	faults     []fault
 	violations []string
 }
 
@@ -348,13 +347,54 @@ func (s *Server) mintLocked(ttl time.Duration) string {
 	return tok
 }
 
+// fault is an injected failure of the next n matching Jobs requests.
+type fault struct {
+	method, prefix string
+	n, code        int
+	lose           bool // handle the request, then lose the answer
+}
+
 // FailNext makes the next n Jobs API requests fail with HTTP code (500,
 // or 502/503/504 as a gateway in front of Tapis would answer; the
-// gateway's answers are outside the documents and not checked).
-func (s *Server) FailNext(n, code int) {
+// gateway's answers are outside the documents and not checked). The
+// request is not handled. n 0 clears the injected failures.
+func (s *Server) FailNext(n, code int) { s.FailNextMatching("", "", n, code) }
+
+// FailNextMatching is FailNext for the requests with method ("" for any)
+// and a path starting with prefix.
+func (s *Server) FailNextMatching(method, prefix string, n, code int) {
+	s.inject(fault{method: method, prefix: prefix, n: n, code: code})
+}
+
+// LoseNextMatching makes the next n matching Jobs requests succeed and
+// then answers them with HTTP code instead, as when Tapis fails after
+// doing the work (or the answer is lost on the way back).
+func (s *Server) LoseNextMatching(method, prefix string, n, code int) {
+	s.inject(fault{method: method, prefix: prefix, n: n, code: code, lose: true})
+}
+
+func (s *Server) inject(f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failN, s.failCode = n, code
+	if f.n <= 0 {
+		s.faults = nil
+		return
+	}
+	s.faults = append(s.faults, f)
+}
+
+// takeFault returns the fault that applies to r, counting it down.
+func (s *Server) takeFault(r *http.Request) (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.faults {
+		f := &s.faults[i]
+		if f.n > 0 && (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.prefix) {
+			f.n--
+			return *f, true
+		}
+	}
+	return fault{}, false
 }
 
 // Jobs returns copies of the job records in submission order.
@@ -446,14 +486,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
+	var lost *fault
 	if !isAuth {
-		s.mu.Lock()
-		fail := s.failN > 0
-		code := s.failCode
-		if fail {
-			s.failN--
+		f, fail := s.takeFault(r)
+		code := f.code
+		if fail && f.lose {
+			lost, fail = &f, false
 		}
-		s.mu.Unlock()
 		if fail {
 			if code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout {
 				w.Header().Set("Content-Type", "text/html")
@@ -472,6 +511,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 		s.handleAuth(rec, route.Operation.OperationID, body)
 	} else {
 		s.handleJobs(rec, r, route.Operation.OperationID, params)
+	}
+	if lost != nil {
+		rec = httptest.NewRecorder()
+		s.writeEnvelope(rec, lost.code, "error", "TAPIS_JOBS_INTERNAL_ERROR the request was handled but its answer failed (injected)", nil)
 	}
 	return s.checkAndCopy(ctx, w, in, rec, isAuth, route)
 }
