@@ -51,6 +51,7 @@ import (
 	"github.com/cosmic-horizons/horizons/agents/alphacal"
 	"github.com/cosmic-horizons/horizons/agents/anomaly"
 	"github.com/cosmic-horizons/horizons/agents/imaging"
+	"github.com/cosmic-horizons/horizons/agents/pipeline"
 	"github.com/cosmic-horizons/horizons/backends"
 )
 
@@ -78,6 +79,7 @@ func Registry() *agents.Registry {
 	r.Replace(alphacal.NewAgent())
 	r.Replace(imaging.NewAgent())
 	r.Replace(anomaly.NewAgent())
+	r.Replace(pipeline.NewAgent())
 	return r
 }
 

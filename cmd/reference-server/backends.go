@@ -15,9 +15,6 @@ import (
 	"time"
 
 	"github.com/cosmic-horizons/horizons/agents"
-	"github.com/cosmic-horizons/horizons/agents/alphacal"
-	"github.com/cosmic-horizons/horizons/agents/anomaly"
-	"github.com/cosmic-horizons/horizons/agents/imaging"
 	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/backends/local"
 	"github.com/cosmic-horizons/horizons/backends/slurm"
@@ -242,13 +239,7 @@ func newBackend(ctx context.Context, cfg config, reg *agents.Registry, log *slog
 
 // runnableAgents is the registry of agents that run in this process (the
 // built-in descriptors with their run functions).
-func runnableAgents() *agents.Registry {
-	r := agents.NewRegistry()
-	r.Replace(alphacal.NewAgent())
-	r.Replace(imaging.NewAgent())
-	r.Replace(anomaly.NewAgent())
-	return r
-}
+func runnableAgents() *agents.Registry { return serverAgents() }
 
 func newLocalBackend(_ context.Context, cfg config, _ *agents.Registry, log *slog.Logger) (*backends.Backend, error) {
 	b, err := local.Open(&local.Config{

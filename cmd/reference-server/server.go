@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cosmic-horizons/horizons/agents"
 	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
@@ -124,7 +123,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		return nil, err
 	}
 
-	reg := agents.NewRegistry()
+	reg := serverAgents()
 	if len(opts.Backends) > 0 {
 		s.backends = opts.Backends
 	} else {
