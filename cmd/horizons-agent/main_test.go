@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cosmic-horizons/horizons/agents"
+	"github.com/cosmic-horizons/horizons/agents/pipeline"
 	"github.com/cosmic-horizons/horizons/backends"
 )
 
@@ -157,7 +158,7 @@ func TestAgentsCommand(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	got := strings.Fields(stdout.String())
-	want := []string{agents.NameAlphaCal, agents.NameAnomalyDetection, agents.NameImageReconstruction}
+	want := []string{pipeline.Name, agents.NameAlphaCal, agents.NameAnomalyDetection, agents.NameImageReconstruction}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("agents = %v, want %v", got, want)
 	}
