@@ -95,7 +95,8 @@ type Config struct {
 	// Agents are the agents the runner can run; default the three
 	// built-in agents.
 	Agents []string
-	// HTTPClient is the underlying client; nil means a pooled default.
+	// HTTPClient is the underlying client; nil means a pooled default that
+	// follows no redirect to another host (the token would go with it).
 	HTTPClient *http.Client
 	// RetryMax is how many times a retryable call is retried; default 3.
 	// A negative value disables retries.
@@ -262,6 +263,18 @@ func New(cfg *Config) (*Driver, error) {
 	rc := retryablehttp.NewClient()
 	if c.HTTPClient != nil {
 		rc.HTTPClient = c.HTTPClient
+	} else {
+		// Go forwards custom headers on redirects: never follow one to
+		// another host, which would receive the X-Tapis-Token.
+		rc.HTTPClient.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("tapis: stopped after 5 redirects")
+			}
+			if req.URL.Host != via[0].URL.Host {
+				return fmt.Errorf("tapis: refusing the redirect from %s to another host %s (it would receive the token)", via[0].URL.Host, req.URL.Host)
+			}
+			return nil
+		}
 	}
 	rc.RetryMax, rc.RetryWaitMin, rc.RetryWaitMax = c.RetryMax, c.RetryWaitMin, c.RetryWaitMax
 	rc.CheckRetry = checkRetry

@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -658,5 +660,33 @@ func TestCapacityCache(t *testing.T) {
 	}
 	if c, _ := b.Capacity(ctx(t)); c.Running != 1 || c.FreeGPUs != 2 {
 		t.Errorf("capacity once running %+v, want 1 running and 2 of 4 GPUs free", c)
+	}
+}
+
+// A redirect to another host is not followed: it would carry the token.
+func TestNoCrossHostRedirect(t *testing.T) {
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Tapis-Token") != "" {
+			leaked.Store(true)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	d, err := tapis.New(&tapis.Config{URL: redirector.URL, Token: "secret-token-value", AppID: "a", AppVersion: "1", RetryMax: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.Ping(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "refusing the redirect") || strings.Contains(err.Error(), "secret-token-value") {
+		t.Errorf("ping through a cross-host redirect = %v", err)
+	}
+	if leaked.Load() {
+		t.Error("the token reached the other host")
 	}
 }
