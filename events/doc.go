@@ -54,9 +54,15 @@
 //
 //   - events/membus: in-memory transport (watermill GoChannel), the default;
 //   - events/kafkabus: Kafka transport (watermill-kafka, sarama);
-//   - events/bustest: the conformance suite and throughput benchmark every
-//     transport runs;
+//   - events/amqpbus: RabbitMQ transport (watermill-amqp);
+//   - events/sqlbus: PostgreSQL and SQLite transport (watermill-sql);
+//   - events/bustest: the conformance suite, the kill-a-consumer test and
+//     the throughput benchmark every transport runs;
 //   - events/avrocodec: the Avro codec;
 //   - events/audit (and audit/sqlaudit): the compliance audit hash chain;
-//   - events/jobmetrics: the Prometheus metrics consumer.
+//   - events/jobmetrics: the Prometheus metrics consumer;
+//   - events/notify: the notifications consumer (fan-out to a Notifier);
+//   - events/health: the system health consumer (system.health events,
+//     readiness);
+//   - events/deadletters: the dead-letter store (list, inspect, replay).
 package events

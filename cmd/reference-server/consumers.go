@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,17 +86,28 @@ func (s *server) openEvents(ctx context.Context, opts serverOptions) error {
 	}
 	es.tr = tr
 	s.bus = tr.bus
-	if es.db, err = sql.Open("sqlite", "file:"+filepath.Join(s.cfg.DataDir, eventsDBFile)+"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"); err != nil {
-		return fmt.Errorf("events store in %q: %w", s.cfg.DataDir, err)
+	// The audit chain and the dead letters live beside the jobs: in
+	// events.db in the data directory, or in the PostgreSQL job store that
+	// several replicas share (one chain for all of them).
+	dialect := sqlaudit.SQLite
+	if dsn, ok := s.sharedStoreDSN(); ok {
+		dialect = sqlaudit.Postgres
+		if es.db, err = sql.Open("pgx", dsn); err != nil {
+			return fmt.Errorf("events store in the job store: %w", scrubErr(err, secretsOf(dsn, "")))
+		}
+	} else {
+		if es.db, err = sql.Open("sqlite", "file:"+filepath.Join(s.cfg.DataDir, eventsDBFile)+"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"); err != nil {
+			return fmt.Errorf("events store in %q: %w", s.cfg.DataDir, err)
+		}
+		es.db.SetMaxOpenConns(1)
 	}
-	es.db.SetMaxOpenConns(1)
-	st, err := sqlaudit.New(ctx, es.db, nil)
+	st, err := sqlaudit.New(ctx, es.db, &sqlaudit.Config{Dialect: dialect})
 	if err != nil {
-		return err
+		return scrubErr(err, secretsOf(s.cfg.Store, s.cfg.StorePassword))
 	}
 	es.chain = audit.New(st)
-	if es.box, err = deadletters.New(ctx, es.db, nil); err != nil {
-		return err
+	if es.box, err = deadletters.New(ctx, es.db, &deadletters.Config{Dialect: dialect}); err != nil {
+		return scrubErr(err, secretsOf(s.cfg.Store, s.cfg.StorePassword))
 	}
 	interval := opts.HealthInterval
 	if interval <= 0 {
@@ -112,6 +125,17 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 	var err error
 	if es.notify, err = notify.New(s.hub, nil); err != nil {
 		return err
+	}
+	// Every replica's hub needs every job event, so with a shared job
+	// store each replica reads notifications in a group of its own,
+	// starting from now.
+	notifyGroup := groupNotifications
+	if _, shared := s.sharedStoreDSN(); shared {
+		notifyGroup = groupNotifications + "." + groupSafe(s.cfg.ReplicaID)
+		if es.tr.fromNewest == nil {
+			es.tr.fromNewest = map[string]bool{}
+		}
+		es.tr.fromNewest[notifyGroup] = true
 	}
 	rc := events.RouterConfig{DeadLetters: es.tr.bus.Publisher(), Logger: es.log, Metrics: s.metrics.reg}
 	if opts.Router != nil {
@@ -143,8 +167,10 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 	}
 	codec := es.tr.bus.Codec()
 	hs := []handler{
-		{main, consumerNotifications, events.TopicJobs, groupNotifications, es.notify.Handler().Watermill(codec)},
+		{main, consumerNotifications, events.TopicJobs, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit, events.TopicJobs, groupAudit, es.chain.Handler().Watermill(codec)},
+		{main, consumerNotifications + "-workflows", events.TopicWorkflows, notifyGroup, es.notify.Handler().Watermill(codec)},
+		{main, consumerAudit + "-workflows", events.TopicWorkflows, groupAudit, es.chain.Handler().Watermill(codec)},
 		{dlRouter, consumerDeadLetters, events.DefaultDeadLetterTopic, groupDeadLetters, s.storeDeadLetter},
 	}
 	for _, h := range hs {
@@ -263,4 +289,32 @@ func (s *server) closeEvents() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sharedStoreDSN returns the PostgreSQL DSN of the job store (with the
+// password from the environment filled in) when -store names one.
+func (s *server) sharedStoreDSN() (string, bool) {
+	u, err := url.Parse(s.cfg.Store)
+	if err != nil || s.cfg.Store == "" || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", false
+	}
+	d := *u
+	d.Scheme = "postgres"
+	if s.cfg.StorePassword != "" && d.User != nil {
+		if _, ok := d.User.Password(); !ok {
+			d.User = url.UserPassword(d.User.Username(), s.cfg.StorePassword)
+		}
+	}
+	return d.String(), true
+}
+
+// groupSafe maps s onto the characters every transport accepts in a
+// consumer group name.
+func groupSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
 }

@@ -21,6 +21,10 @@
 //	-sim-seed          HORIZONS_SIM_SEED          simulator seed (1)
 //	-sim-failure-rate  HORIZONS_SIM_FAILURE_RATE  probability a simulated task fails (0)
 //	-log-level         HORIZONS_LOG_LEVEL         debug, info, warn or error (info)
+//	-events            HORIZONS_EVENTS            event transport: mem:// (default), kafka://host:port[,host:port],
+//	                                              amqp://user@host:port/vhost, postgres://user@host:port/db,
+//	                                              sqlite://path; password in the URL or HORIZONS_EVENTS_PASSWORD
+//	                                              (never logged); topic_prefix= prefixes every topic
 //	-stream-conns-per-user HORIZONS_STREAM_CONNS_PER_USER  WebSocket/SSE connections per user (32)
 //	-allowed-origins   HORIZONS_ALLOWED_ORIGINS   extra Origin patterns allowed to open streams
 //
@@ -52,7 +56,17 @@
 //	GET  /api/v1/events/stream        the same as Server-Sent Events (id = epoch:offset, event
 //	                                  type, data); Last-Event-ID resumes
 //	GET  /api/v1/ephemeris/...        ephemeris endpoints (public)
-//	GET  /healthz, /readyz, /metrics  probes and Prometheus metrics
+//	GET  /healthz, /readyz, /metrics  probes and Prometheus metrics (/readyz also probes the event
+//	                                  transport)
+//	GET  /api/v1/admin/dead-letters   ?topic=&handler=&job_id=&limit=&after= -> {"dead_letters":[...],"next"}
+//	GET  /api/v1/admin/dead-letters/{id}        -> one dead letter with payload, metadata and event
+//	POST /api/v1/admin/dead-letters/{id}/replay -> back to its origin topic
+//	GET  /api/v1/admin/audit          ?job_id=&from=&limit= -> {"records":[{seq,event,prev_hash,hash}]}
+//	POST /api/v1/admin/audit/verify   -> {"ok","records","first_bad","problem","detail","head"}
+//	POST /api/v1/admin/replay         {"job_id","consumer":"audit"|"notifications","after"} -> job history
+//	                                  from the store, in order, to that consumer
+//	GET  /api/v1/admin/events/health  -> the system.health report (also published every 30 s)
+//	                                  (admin endpoints: 403 for other users)
 //	GET  /openapi.json                OpenAPI 3 document of this API (TestOpenAPI validates
 //	                                  real responses against it)
 //	GET  /                            dashboard

@@ -49,6 +49,10 @@ type eventTransport struct {
 	// subscriber opens a subscriber in consumer group group; the caller
 	// closes it. On mem:// every subscriber sees every event.
 	subscriber func(group string) (message.Subscriber, error)
+	// fromNewest names the groups that, when new, start at the newest
+	// message rather than the oldest retained one (where the transport
+	// keeps history: Kafka). Set it before calling subscriber.
+	fromNewest map[string]bool
 	// ping checks that the broker or database answers.
 	ping func(ctx context.Context) error
 	// closeExtra releases what the bus does not own (a *sql.DB).
@@ -317,6 +321,9 @@ func openEventTransport(ctx context.Context, raw string, o eventsOptions) (*even
 		t.subscriber = func(g string) (message.Subscriber, error) {
 			c := *cfg
 			c.ConsumerGroup = g
+			if t.fromNewest[g] {
+				c.StartFromNewest = true
+			}
 			return kafkabus.NewSubscriber(brokers, &c)
 		}
 		t.ping = func(ctx context.Context) error {
