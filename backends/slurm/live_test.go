@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -45,16 +46,13 @@ type live struct {
 	url, user, token, partition string
 }
 
-func liveEnv(t *testing.T) live {
-	t.Helper()
-	l := live{url: os.Getenv("HORIZONS_SLURM_URL"), user: os.Getenv("HORIZONS_SLURM_USER"),
+// readLive reads the cluster's settings from the environment; reason is
+// non-empty when there is none.
+func readLive() (l live, reason string, err error) {
+	l = live{url: os.Getenv("HORIZONS_SLURM_URL"), user: os.Getenv("HORIZONS_SLURM_USER"),
 		token: os.Getenv("HORIZONS_SLURM_TOKEN"), partition: os.Getenv("HORIZONS_SLURM_PARTITION")}
 	if l.url == "" {
-		msg := `HORIZONS_SLURM_URL is not set: start a cluster with eval "$(scripts/slurm-cluster.sh start)"`
-		if os.Getenv("HORIZONS_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg + " (HORIZONS_REQUIRE_SERVICES=1)")
-		}
-		t.Skip(msg)
+		return l, `HORIZONS_SLURM_URL is not set: start a cluster with eval "$(scripts/slurm-cluster.sh start)"`, nil
 	}
 	if l.user == "" {
 		l.user = "root"
@@ -62,20 +60,37 @@ func liveEnv(t *testing.T) live {
 	if l.token == "" {
 		f := os.Getenv("HORIZONS_SLURM_TOKEN_FILE")
 		if f == "" {
-			t.Fatal("HORIZONS_SLURM_URL is set but neither HORIZONS_SLURM_TOKEN nor HORIZONS_SLURM_TOKEN_FILE is")
+			return l, "", errors.New("HORIZONS_SLURM_URL is set but neither HORIZONS_SLURM_TOKEN nor HORIZONS_SLURM_TOKEN_FILE is")
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatalf("HORIZONS_SLURM_TOKEN_FILE: %v", err)
+			return l, "", fmt.Errorf("HORIZONS_SLURM_TOKEN_FILE: %w", err)
 		}
 		l.token = strings.TrimSpace(string(b))
+	}
+	return l, "", nil
+}
+
+// liveEnv returns the live cluster, skips without one, and fails without
+// one under HORIZONS_REQUIRE_SERVICES=1.
+func liveEnv(t testing.TB) live {
+	t.Helper()
+	l, reason, err := readLive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason != "" {
+		if os.Getenv("HORIZONS_REQUIRE_SERVICES") == "1" {
+			t.Fatal(reason + " (HORIZONS_REQUIRE_SERVICES=1)")
+		}
+		t.Skip(reason)
 	}
 	return l
 }
 
 // workDir is a directory the jobs can write; removed at the end, after
 // the test's jobs are cancelled.
-func workDir(t *testing.T) string {
+func workDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "horizons-slurm-live-")
 	if err != nil {
@@ -88,7 +103,7 @@ func workDir(t *testing.T) string {
 	return dir
 }
 
-func uniquePrefix(t *testing.T) string {
+func uniquePrefix() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return "horizons-t" + hex.EncodeToString(b[:]) + "-"
@@ -96,10 +111,10 @@ func uniquePrefix(t *testing.T) string {
 
 // openLive opens a driver on the live cluster that runs command; it
 // cancels every job it submitted when the test ends.
-func openLive(t *testing.T, l live, dir, command string, edit func(*slurm.Config)) *slurm.Driver {
+func openLive(t testing.TB, l live, dir, command string, edit func(*slurm.Config)) *slurm.Driver {
 	t.Helper()
 	cfg := &slurm.Config{URL: l.url, UserName: l.user, Token: l.token, Partition: l.partition, WorkDir: dir,
-		Command: command, JobPrefix: uniquePrefix(t), MaxGPUs: 4, TotalGPUs: 4, MaxMemoryMB: 1000,
+		Command: command, JobPrefix: uniquePrefix(), MaxGPUs: 4, TotalGPUs: 4, MaxMemoryMB: 1000,
 		MaxWallTime: time.Hour, Agents: []string{"complete", "fail", "long"},
 		Logger: slog.New(slog.DiscardHandler)}
 	if edit != nil {

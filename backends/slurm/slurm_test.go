@@ -53,7 +53,7 @@ func withJob(t testing.TB, fields map[string]any) []byte {
 // fakeRest is slurmrestd v0.0.38 answering with recorded responses. It
 // checks the headers and the submit body of every request.
 type fakeRest struct {
-	t        *testing.T
+	t        testing.TB
 	mu       sync.Mutex
 	jobs     map[string][]byte // job id -> GET /job/{id} body
 	calls    atomic.Int64
@@ -62,7 +62,7 @@ type fakeRest struct {
 	problems []string
 }
 
-func newFake(t *testing.T) (*fakeRest, *httptest.Server) {
+func newFake(t testing.TB) (*fakeRest, *httptest.Server) {
 	f := &fakeRest{t: t, jobs: map[string][]byte{"4": fixture(t, "v0038-resp-job4.json")}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)

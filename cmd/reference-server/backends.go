@@ -245,8 +245,10 @@ func newLocalBackend(_ context.Context, cfg config, _ *agents.Registry, log *slo
 	b, err := local.Open(&local.Config{
 		Agents:  runnableAgents(),
 		Workers: cfg.Backend.LocalWorkers,
-		WorkDir: filepath.Join(cfg.DataDir, "local-work"),
-		Logger:  log.With("component", "local"),
+		// No WorkDir: the agents keep their outputs in the result (local
+		// leaves creating the directory to the agent, and the built-in
+		// agents expect it to exist).
+		Logger: log.With("component", "local"),
 	}, &backends.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("-backend local: %w", err)

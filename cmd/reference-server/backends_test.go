@@ -243,3 +243,19 @@ func TestSlurmEndToEnd(t *testing.T) {
 		t.Error("the Slurm token appears in the logs, answers or events")
 	}
 }
+
+// TestLocalBackendEndToEnd: -backend local runs the real agents in the
+// server's process.
+func TestLocalBackendEndToEnd(t *testing.T) {
+	ts := startServer(t, t.TempDir(), map[string]string{envAdminToken: testAdminToken, envBackend: "local", envLocalWorkers: "2"}, testOptions(-1))
+	j, r := ts.submit(testAdminToken, map[string]any{"agent": "anomaly-detection", "dataset_id": "VLASS1.2.ql.T10t12"}, nil)
+	if r.status != 201 && r.status != 200 {
+		t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	j = ts.waitJob(testAdminToken, j.ID, func(j jobJSON) bool {
+		return j.State == "COMPLETED" || j.State == "FAILED" || j.State == "CANCELLED"
+	})
+	if j.State != "COMPLETED" || j.Backend != "local" || j.Progress != 100 {
+		t.Fatalf("job on -backend local: %+v", j)
+	}
+}
