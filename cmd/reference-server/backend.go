@@ -18,8 +18,12 @@ func newSimBackend(cfg config, reg *agents.Registry, log *slog.Logger) (*backend
 		SpeedUp:     cfg.SimSpeedUp,
 		FailureRate: cfg.SimFailureRate,
 		Seed:        cfg.SimSeed,
-		Agents:      reg,
-		Logger:      log.With("component", "simgpu"),
+		// Topology and failure options (simpools.go).
+		Pools:          cfg.Sim.Pools,
+		NodeDowntime:   cfg.Sim.NodeDowntime,
+		MixedPrecision: cfg.Sim.MixedPrecision,
+		Agents:         reg,
+		Logger:         log.With("component", "simgpu"),
 	}, &backends.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("simulated GPU cluster: %w", err)

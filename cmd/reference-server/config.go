@@ -94,6 +94,9 @@ type config struct {
 	Backend backendConfig
 	// Tapis configures the Tapis v3 backend (-tapis-*; see tapis.go).
 	Tapis tapisConfig
+	// Sim holds the simulated cluster's pools, node downtime and precision
+	// (-sim-pools, -sim-node-downtime, -sim-mixed-precision; simpools.go).
+	Sim simExtra
 }
 
 // errHelp is returned by parseConfig for -h / -help; main exits 0.
@@ -168,6 +171,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
 	finishBackend := addBackendFlags(fs, getenv)
 	finishTapis := tapisFlags(fs, getenv)
+	finishSim := simFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -184,6 +188,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		errs = append(errs, err)
 	}
 	if cfg.LogLevel, err = parseLevel("-log-level", *levelFlag); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Sim, err = finishSim(); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.Tapis, err = finishTapis(); err != nil {
