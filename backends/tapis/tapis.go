@@ -1308,9 +1308,17 @@ func (d *Driver) History(ctx context.Context, uuid string, limit, skip int) ([]H
 	if skip > 0 {
 		q.Set("skip", strconv.Itoa(skip))
 	}
-	var out []HistoryEvent
-	if err := d.call(ctx, request{method: http.MethodGet, path: jobPath(uuid, "/history"), query: q}, &out); err != nil {
+	var raw []struct {
+		HistoryEvent
+		Created string `json:"created"`
+	}
+	if err := d.call(ctx, request{method: http.MethodGet, path: jobPath(uuid, "/history"), query: q}, &raw); err != nil {
 		return nil, err
+	}
+	out := make([]HistoryEvent, len(raw))
+	for i, r := range raw {
+		out[i] = r.HistoryEvent
+		out[i].Created, _ = parseTime(r.Created) // zero when Tapis sends another format
 	}
 	return out, nil
 }
@@ -1353,9 +1361,17 @@ func (d *Driver) Outputs(ctx context.Context, uuid, dir string) ([]FileInfo, err
 	if p != "" && !strings.HasSuffix(p, "/") {
 		p += "/"
 	}
-	var out []FileInfo
-	if err := d.call(ctx, request{method: http.MethodGet, path: jobPath(uuid, "/output/list/"+p)}, &out); err != nil {
+	var raw []struct {
+		FileInfo
+		LastModified string `json:"lastModified"`
+	}
+	if err := d.call(ctx, request{method: http.MethodGet, path: jobPath(uuid, "/output/list/"+p)}, &raw); err != nil {
 		return nil, err
+	}
+	out := make([]FileInfo, len(raw))
+	for i, r := range raw {
+		out[i] = r.FileInfo
+		out[i].LastModified, _ = parseTime(r.LastModified)
 	}
 	return out, nil
 }

@@ -204,6 +204,9 @@ func TestSubmitBodyAndResult(t *testing.T) {
 	var names []string
 	for _, f := range files {
 		names = append(names, f.Name)
+		if f.LastModified.IsZero() || f.Size <= 0 || f.Type != "file" {
+			t.Errorf("output entry %+v", f)
+		}
 	}
 	if fmt.Sprint(names) != "[horizons.progress.json horizons.result.json tapisjob.out]" {
 		t.Errorf("outputs %v", names)
