@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/events/deadletters"
@@ -195,26 +196,29 @@ type replayRequest struct {
 	JobID    string `json:"job_id"`
 	Consumer string `json:"consumer"`
 	After    int64  `json:"after"`
+	From     string `json:"from"`
+	To       string `json:"to"`
 }
 
 type replayResponse struct {
-	JobID     string `json:"job_id"`
+	JobID     string `json:"job_id,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
 	Consumer  string `json:"consumer"`
 	Delivered int    `json:"delivered"`
 }
 
-// handleReplay serves POST /api/v1/admin/replay {"job_id", "consumer",
-// "after"}: the job's history from the store, in sequence order, to the
-// named consumer ("notifications" or "audit"); consumers skip what they
-// applied already.
+// handleReplay serves POST /api/v1/admin/replay. With {"job_id",
+// "consumer", "after"} it re-delivers the job's history from the job store,
+// in sequence order, to the named consumer ("notifications" or "audit");
+// with {"from", "to" (optional), "consumer", "job_id" (optional)} it
+// re-delivers every event whose time is in [from, to), from the audit
+// chain, in the order it was recorded. Consumers skip what they applied
+// already.
 func (s *server) handleReplay(w http.ResponseWriter, r *http.Request, u *user) {
 	var req replayRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if req.JobID == "" {
-		s.writeError(w, r, badRequest("job_id", "job_id is required"))
 		return
 	}
 	h, ok := s.consumerHandler(req.Consumer)
@@ -226,17 +230,39 @@ func (s *server) handleReplay(w http.ResponseWriter, r *http.Request, u *user) {
 		s.writeError(w, r, badRequest("after", "after = %d: want a sequence number >= 0", req.After))
 		return
 	}
-	if _, err := s.store.GetJob(r.Context(), req.JobID); err != nil {
-		s.writeError(w, r, err)
+	var n int
+	var err error
+	switch {
+	case req.From != "":
+		from, perr := time.Parse(time.RFC3339Nano, req.From)
+		if perr != nil {
+			s.writeError(w, r, badRequest("from", "from = %q: want an RFC 3339 time such as 2026-11-27T03:00:00Z", req.From))
+			return
+		}
+		var to time.Time
+		if req.To != "" {
+			if to, perr = time.Parse(time.RFC3339Nano, req.To); perr != nil || !from.Before(to) {
+				s.writeError(w, r, badRequest("to", "to = %q: want an RFC 3339 time after from", req.To))
+				return
+			}
+		}
+		n, err = s.evs.chain.ReplayRange(r.Context(), from, to, req.JobID, h)
+	case req.JobID != "":
+		if _, err := s.store.GetJob(r.Context(), req.JobID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		n, err = events.ReplayJob(r.Context(), s.store, req.JobID, req.After, h)
+	default:
+		s.writeError(w, r, badRequest("job_id", "give job_id (a job's history) or from (a time range)"))
 		return
 	}
-	n, err := events.ReplayJob(r.Context(), s.store, req.JobID, req.After, h)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("job history replayed", "job", req.JobID, "consumer", req.Consumer, "events", n, "by", u.Name)
-	writeJSON(w, http.StatusOK, replayResponse{JobID: req.JobID, Consumer: req.Consumer, Delivered: n})
+	s.log.Info("events replayed", "job", req.JobID, "from", req.From, "to", req.To, "consumer", req.Consumer, "events", n, "by", u.Name)
+	writeJSON(w, http.StatusOK, replayResponse{JobID: req.JobID, From: req.From, To: req.To, Consumer: req.Consumer, Delivered: n})
 }
 
 // handleEventsHealth serves GET /api/v1/admin/events/health: a fresh

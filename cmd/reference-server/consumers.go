@@ -173,6 +173,13 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 		{main, consumerAudit + "-workflows", events.TopicWorkflows, groupAudit, es.chain.Handler().Watermill(codec)},
 		{dlRouter, consumerDeadLetters, events.DefaultDeadLetterTopic, groupDeadLetters, s.storeDeadLetter},
 	}
+	groupTopics := map[string][]string{}
+	for _, h := range hs {
+		groupTopics[h.group] = append(groupTopics[h.group], h.topic)
+	}
+	if es.tr.lag != nil {
+		es.health.SetLag(func(ctx context.Context) (map[string]int64, error) { return es.tr.lag(ctx, groupTopics) })
+	}
 	for _, h := range hs {
 		sub, err := es.tr.subscriber(h.group)
 		if err != nil {

@@ -55,6 +55,9 @@ type eventTransport struct {
 	fromNewest map[string]bool
 	// ping checks that the broker or database answers.
 	ping func(ctx context.Context) error
+	// lag, where the transport can tell (Kafka), returns the consumer lag
+	// of each group over its topics (transport topic names); nil otherwise.
+	lag func(ctx context.Context, groups map[string][]string) (map[string]int64, error)
 	// closeExtra releases what the bus does not own (a *sql.DB).
 	closeExtra func() error
 	// prefix is the topic prefix (topic_prefix parameter).
@@ -339,6 +342,28 @@ func openEventTransport(ctx context.Context, raw string, o eventsOptions) (*even
 			}
 			return c.Close()
 		}
+		t.lag = func(ctx context.Context, groups map[string][]string) (map[string]int64, error) {
+			sc := sarama.NewConfig()
+			sc.Version = kafkabus.DefaultVersion
+			if cfg.Version != (sarama.KafkaVersion{}) {
+				sc.Version = cfg.Version
+			}
+			sc.Net.DialTimeout = 2 * time.Second
+			if cfg.Sarama != nil {
+				cfg.Sarama(sc)
+			}
+			admin, err := sarama.NewClusterAdmin(brokers, sc)
+			if err != nil {
+				return nil, scrubErr(err, secrets)
+			}
+			defer admin.Close()
+			client, err := sarama.NewClient(brokers, sc)
+			if err != nil {
+				return nil, scrubErr(err, secrets)
+			}
+			defer client.Close()
+			return kafkaLag(client, admin, groups)
+		}
 	case "amqp", "amqps":
 		if o.Password != "" && u.User != nil {
 			if _, ok := u.User.Password(); !ok {
@@ -425,6 +450,17 @@ func openEventTransport(ctx context.Context, raw string, o eventsOptions) (*even
 	}
 	if prefix != "" {
 		t.bus = events.NewBus(prefixed{pub: t.bus.Publisher(), sub: t.bus.Subscriber(), prefix: prefix}, prefixed{pub: t.bus.Publisher(), sub: t.bus.Subscriber(), prefix: prefix}, o.Bus)
+		if inner := t.lag; inner != nil {
+			t.lag = func(ctx context.Context, groups map[string][]string) (map[string]int64, error) {
+				pg := map[string][]string{}
+				for g, topics := range groups {
+					for _, tp := range topics {
+						pg[g] = append(pg[g], prefix+tp)
+					}
+				}
+				return inner(ctx, pg)
+			}
+		}
 		inner := t.subscriber
 		t.subscriber = func(g string) (message.Subscriber, error) {
 			s, err := inner(g)
@@ -525,4 +561,53 @@ func (p prefixed) Close() error {
 		errs = append(errs, p.pub.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// kafkaLag sums, per group, the messages between the group's committed
+// offset and the newest offset of every partition of its topics. A
+// partition the group never committed counts from the oldest retained
+// offset.
+func kafkaLag(client sarama.Client, admin sarama.ClusterAdmin, groups map[string][]string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for g, topics := range groups {
+		parts := map[string][]int32{}
+		for _, tp := range topics {
+			ps, err := client.Partitions(tp)
+			if err != nil {
+				continue // not created yet: nothing to lag behind
+			}
+			parts[tp] = ps
+		}
+		if len(parts) == 0 {
+			out[g] = 0
+			continue
+		}
+		resp, err := admin.ListConsumerGroupOffsets(g, parts)
+		if err != nil {
+			return nil, fmt.Errorf("offsets of group %s: %w", g, err)
+		}
+		var lag int64
+		for tp, ps := range parts {
+			for _, p := range ps {
+				newest, err := client.GetOffset(tp, p, sarama.OffsetNewest)
+				if err != nil {
+					return nil, fmt.Errorf("newest offset of %s/%d: %w", tp, p, err)
+				}
+				committed := int64(-1)
+				if b := resp.GetBlock(tp, p); b != nil {
+					committed = b.Offset
+				}
+				if committed < 0 {
+					if committed, err = client.GetOffset(tp, p, sarama.OffsetOldest); err != nil {
+						return nil, fmt.Errorf("oldest offset of %s/%d: %w", tp, p, err)
+					}
+				}
+				if newest > committed {
+					lag += newest - committed
+				}
+			}
+		}
+		out[g] = lag
+	}
+	return out, nil
 }

@@ -165,6 +165,14 @@ func (m *Monitor) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
+// SetLag sets (or replaces) the function that reports consumer lag, for
+// consumers whose groups are known only after New.
+func (m *Monitor) SetLag(lag func(ctx context.Context) (map[string]int64, error)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.Lag = lag
+}
+
 // DeadLetter counts one dead letter.
 func (m *Monitor) DeadLetter() { m.dead.Add(1) }
 
@@ -181,9 +189,14 @@ func (m *Monitor) Check(ctx context.Context) Report {
 			r.Error = "transport unreachable: " + err.Error()
 		}
 	}
-	if m.cfg.Lag != nil {
-		if lag, err := m.cfg.Lag(ctx); err == nil {
+	m.mu.Lock()
+	lagFn := m.cfg.Lag
+	m.mu.Unlock()
+	if lagFn != nil {
+		if lag, err := lagFn(ctx); err == nil {
 			r.Lag = lag
+		} else if r.Error == "" {
+			r.Error = "consumer lag unknown: " + err.Error()
 		}
 	}
 	m.mu.Lock()
