@@ -134,10 +134,14 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 	case DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvNone:
 		cfg.Deconvolver = p.Deconvolver
 		choice = Choice{Deconvolver: p.Deconvolver, Recommended: p.Deconvolver, Reason: "deconvolver " + p.Deconvolver + " requested"}
-	case "multiscale":
-		cfg.Deconvolver = DeconvCottonSchwab
-		choice = Choice{Deconvolver: DeconvCottonSchwab, Recommended: p.Deconvolver,
-			Reason: fmt.Sprintf("deconvolver %s requested but not implemented in this package; ran cotton-schwab, its nearest implemented relative", p.Deconvolver)}
+	case DeconvMultiscale:
+		cfg.Deconvolver = DeconvMultiscale
+		choice = Choice{Deconvolver: DeconvMultiscale, Recommended: DeconvMultiscale, Reason: "deconvolver multiscale requested"}
+		if p.ImageSize > MaxMultiscaleSize {
+			cfg.Deconvolver = DeconvCottonSchwab
+			choice = Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvMultiscale,
+				Reason: fmt.Sprintf("deconvolver multiscale requested but it runs up to image_size %d (got %d); ran cotton-schwab, the nearest implemented algorithm", MaxMultiscaleSize, p.ImageSize)}
+		}
 	default:
 		return agents.Output{}, &agents.ParamError{Agent: agents.NameImageReconstruction, Field: "deconvolver", Value: p.Deconvolver, Msg: "must be auto, hogbom, cotton-schwab, clark, multiscale or none"}
 	}

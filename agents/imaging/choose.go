@@ -23,11 +23,12 @@ type Features struct {
 // Choice is the outcome of [Choose].
 type Choice struct {
 	// Deconvolver is the algorithm this package will run (hogbom,
-	// cotton-schwab or clark).
+	// cotton-schwab, clark or multiscale).
 	Deconvolver string `json:"deconvolver"`
 	// Recommended is the algorithm the rules recommend; it differs from
-	// Deconvolver when the recommended one (multiscale, mtmfs) is not
-	// implemented here.
+	// Deconvolver when the recommended one is not implemented here (mtmfs)
+	// or not for this image size (multiscale above MaxMultiscaleSize); the
+	// Reason then names the fallback.
 	Recommended string `json:"recommended"`
 	// MGain is the major-cycle gain to use with cotton-schwab.
 	MGain float64 `json:"mgain,omitempty"`
@@ -50,19 +51,23 @@ const (
 	// LargeImage: above this side Clark minor cycles (a pixel list and a
 	// PSF patch) pay.
 	LargeImage = 2048
+	// MaxMultiscaleSize is the largest image side multiscale CLEAN runs
+	// at (its smoothed PSFs take 6 × (2n)² values).
+	MaxMultiscaleSize = 1024
 )
 
 // Choose selects a deconvolver by explicit rules, first match wins:
 //
-//  1. extended emission (an island > 3 beams) → multiscale recommended;
-//     this package runs cotton-schwab instead (multiscale is not
-//     implemented) so major cycles keep the residual honest;
+//  1. extended emission (an island > 3 beams) → multiscale CLEAN (scales
+//     0, 2 and 4 beams, inside Cotton–Schwab major cycles); above
+//     MaxMultiscaleSize pixels it falls back to cotton-schwab and says so;
 //  2. PSF sidelobes > 0.2 → cotton-schwab with mgain 0.8 (WSClean);
 //  3. image side > 2048 → clark (minor cycles on a pixel list with a PSF
 //     patch, residuals recomputed from the visibilities each major cycle);
-//  4. fractional bandwidth > 10 % → cotton-schwab, with mtmfs (nterms 2)
-//     noted as the recommendation: this imager is single-term MFS, and
-//     major cycles subtract the model channel by channel;
+//  4. fractional bandwidth > 10 % → mtmfs (nterms 2) is recommended but
+//     not implemented: this imager is single-term MFS, so it falls back to
+//     cotton-schwab, whose major cycles subtract the model channel by
+//     channel, and the reason says so;
 //  5. otherwise → hogbom: compact sources, a clean PSF, narrow band.
 func Choose(f Features) Choice {
 	var notes []string
@@ -73,9 +78,12 @@ func Choose(f Features) Choice {
 		notes = append(notes, fmt.Sprintf("PSF sidelobe %.2f > %.2f", f.MaxSidelobe, HighSidelobe))
 	}
 	switch {
+	case f.LargestIslandBeams > ExtendedIslandBeams && f.ImageSize <= MaxMultiscaleSize:
+		return Choice{Deconvolver: DeconvMultiscale, Recommended: DeconvMultiscale, MGain: 0.8, Notes: notes,
+			Reason: fmt.Sprintf("extended emission: an island covers %.1f beams (> %.0f), Högbom would break it into mottled points; multiscale CLEAN (scales 0, 2 and 4 beams) inside Cotton–Schwab major cycles models it", f.LargestIslandBeams, ExtendedIslandBeams)}
 	case f.LargestIslandBeams > ExtendedIslandBeams:
-		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: "multiscale", MGain: 0.8, Notes: notes,
-			Reason: fmt.Sprintf("extended emission: an island covers %.1f beams (> %.0f), Högbom would break it into mottled points; multiscale CLEAN is recommended but not implemented here, so Cotton–Schwab major cycles are used", f.LargestIslandBeams, ExtendedIslandBeams)}
+		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvMultiscale, MGain: 0.8, Notes: notes,
+			Reason: fmt.Sprintf("extended emission: an island covers %.1f beams (> %.0f); multiscale CLEAN is recommended but this package runs it only up to %d pixels (image side %d), so it falls back to Cotton–Schwab, the nearest implemented algorithm", f.LargestIslandBeams, ExtendedIslandBeams, MaxMultiscaleSize, f.ImageSize)}
 	case f.MaxSidelobe > HighSidelobe:
 		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvCottonSchwab, MGain: 0.8, Notes: notes,
 			Reason: fmt.Sprintf("PSF sidelobes reach %.2f (> %.1f): minor cycles with this PSF drift, so Cotton–Schwab major cycles with mgain 0.8 re-subtract the model from the visibilities", f.MaxSidelobe, HighSidelobe)}
@@ -84,7 +92,7 @@ func Choose(f Features) Choice {
 			Reason: fmt.Sprintf("image side %d > %d: full-image Högbom iterations are too slow, Clark minor cycles on the bright-pixel list with a PSF patch, and major cycles from the visibilities, are used", f.ImageSize, LargeImage)}
 	case f.FractionalBandwidth > WideBandFraction:
 		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: "mtmfs", MGain: 0.8, Notes: notes,
-			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): Cotton–Schwab major cycles subtract the model per channel; mtmfs (nterms 2) is the full answer and is not implemented here", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction)}
+			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): mtmfs (nterms 2) is recommended but not implemented here, so it falls back to Cotton–Schwab, the nearest implemented algorithm, whose major cycles subtract the model per channel", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction)}
 	}
 	return Choice{Deconvolver: DeconvHogbom, Recommended: DeconvHogbom, Notes: notes,
 		Reason: fmt.Sprintf("compact emission (largest island %.1f beams), PSF sidelobes %.2f and fractional bandwidth %.2f: Högbom CLEAN suits isolated point sources", f.LargestIslandBeams, f.MaxSidelobe, f.FractionalBandwidth)}

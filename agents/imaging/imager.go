@@ -70,9 +70,15 @@ type Config struct {
 	Weighting string
 	// Robust is the Briggs robustness (-2 .. 2).
 	Robust float64
-	// Deconvolver is none, hogbom, cotton-schwab, clark or auto (chosen by
-	// [Choose] from the measured [Features]); "" means hogbom.
+	// Deconvolver is none, hogbom, cotton-schwab, clark, multiscale or
+	// auto (chosen by [Choose] from the measured [Features]); "" means
+	// hogbom.
 	Deconvolver string
+	// Scales are the multiscale component widths (FWHM, pixels); nil
+	// means 0, 2 and 4 restoring-beam widths. SmallScaleBias is the
+	// multiscale scale bias (see [MultiscaleConfig]); 0 means 0.6.
+	Scales         []float64
+	SmallScaleBias float64
 	// Niter caps the minor-cycle iterations in total; 0 means 1000; use
 	// Deconvolver "none" for no cleaning.
 	Niter int
@@ -141,9 +147,12 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Deconvolver = DeconvHogbom
 	}
 	switch o.Deconvolver {
-	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvAuto:
+	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvMultiscale, DeconvAuto:
 	default:
-		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab, clark or auto")
+		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab, clark, multiscale or auto")
+	}
+	if o.Deconvolver == DeconvMultiscale && o.ImageSize > MaxMultiscaleSize {
+		return bad("deconvolver", o.Deconvolver, fmt.Sprintf("multiscale runs up to image_size %d (got %d); use cotton-schwab or clark", MaxMultiscaleSize, o.ImageSize))
 	}
 	if o.Niter == 0 {
 		o.Niter = 1000
@@ -237,6 +246,9 @@ type Result struct {
 	Features    *Features
 	Choice      *Choice
 	Deconvolver string
+	// Scales are the multiscale per-scale component counts and fluxes
+	// (multiscale only).
+	Scales []ScaleStats
 	// Gridded and Dropped count visibilities used and outside the grid.
 	Gridded, Dropped int
 	// Timings break the run down by stage.
@@ -244,6 +256,7 @@ type Result struct {
 }
 
 type imager struct {
+	ms   *MultiscaleConfig // set for multiscale minor cycles
 	cfg  Config
 	gr   *gridder
 	vis  *Vis
@@ -360,6 +373,8 @@ func Reconstruct(ctx context.Context, vis *Vis, cfg *Config) (*Result, error) {
 		err = m.cottonSchwab(ctx, residual, bigPSF, model, res)
 	case DeconvClark:
 		err = m.majorCycles(ctx, residual, bigPSF, model, res, true)
+	case DeconvMultiscale:
+		err = m.multiscale(ctx, residual, bigPSF, model, res)
 	}
 	// Major cycles' re-imaging is booked under gridding and FFT.
 	res.Timings.Clean = time.Since(tc) - res.Timings.Degrid - (res.Timings.Gridding + res.Timings.FFT - before)
@@ -445,12 +460,19 @@ func (m *imager) majorCycles(ctx context.Context, residual, psf, model *Image, r
 		cycle := math.Max(thr, (1-m.cfg.MGain)*peak)
 		var it int
 		var err error
-		if clark {
+		switch {
+		case m.ms != nil:
+			var st []ScaleStats
+			mc := *m.ms
+			mc.Threshold, mc.Niter = cycle, m.cfg.Niter-res.Iterations
+			it, _, st, err = MultiscaleClean(ctx, residual, psf, model, mc)
+			res.Scales = mergeScaleStats(res.Scales, st)
+		case clark:
 			// Clark: below the largest sidelobe outside the patch the
 			// patch no longer models the PSF well enough.
 			cycle = math.Max(cycle, outside*peak)
 			it, err = Clark(ctx, residual, psf, model, CleanConfig{Gain: m.cfg.Gain, Threshold: cycle, Niter: m.cfg.Niter - res.Iterations}, patch)
-		} else {
+		default:
 			it, _, err = Hogbom(ctx, residual, psf, model, CleanConfig{Gain: m.cfg.Gain, Threshold: cycle, Niter: m.cfg.Niter - res.Iterations, Workers: m.cfg.Workers})
 		}
 		res.Iterations += it
@@ -554,4 +576,29 @@ func FitPeak(im *Image, x, y int) (xf, yf, peak float64) {
 	}
 	lp := lc - 0.25*(ll-lr)*ox - 0.25*(ld-lu)*oy
 	return float64(x) + ox, float64(y) + oy, math.Exp(lp)
+}
+
+// multiscale runs multiscale CLEAN minor cycles (scales from the config,
+// or 0, 2 and 4 beam widths) inside Cotton–Schwab major cycles.
+func (m *imager) multiscale(ctx context.Context, residual, psf, model *Image, res *Result) error {
+	m.ms = &MultiscaleConfig{Scales: m.cfg.Scales, SmallScaleBias: m.cfg.SmallScaleBias, Gain: m.cfg.Gain,
+		BeamPixels: res.Beam.MajorArcsec / residual.CellArcsec, Workers: m.cfg.Workers}
+	if _, err := m.ms.scales(); err != nil {
+		return err
+	}
+	defer func() { m.ms = nil }()
+	return m.majorCycles(ctx, residual, psf, model, res, false)
+}
+
+func mergeScaleStats(acc, st []ScaleStats) []ScaleStats {
+	if acc == nil {
+		return append([]ScaleStats(nil), st...)
+	}
+	for i := range st {
+		if i < len(acc) {
+			acc[i].Components += st[i].Components
+			acc[i].FluxJy += st[i].FluxJy
+		}
+	}
+	return acc
 }

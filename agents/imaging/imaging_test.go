@@ -350,7 +350,8 @@ func TestChooseRules(t *testing.T) {
 	}{
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1.1, ImageSize: 256}, DeconvHogbom, DeconvHogbom},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.3, LargestIslandBeams: 1.1, ImageSize: 256}, DeconvCottonSchwab, DeconvCottonSchwab},
-		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 256}, DeconvCottonSchwab, "multiscale"},
+		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 256}, DeconvMultiscale, DeconvMultiscale},
+		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 2048}, DeconvCottonSchwab, DeconvMultiscale},
 		{Features{FractionalBandwidth: 0.67, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 256}, DeconvCottonSchwab, "mtmfs"},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 4096}, DeconvClark, DeconvClark},
 	}
@@ -472,7 +473,7 @@ func TestAutoDeconvolverAndDirtyOnly(t *testing.T) {
 	}{
 		{`{"image_size":64,"cell_arcsec":1}`, ""}, // auto: any implemented deconvolver with a reason
 		{`{"image_size":64,"cell_arcsec":1,"niter":0}`, DeconvNone},
-		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"multiscale"}`, DeconvCottonSchwab},
+		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"multiscale"}`, DeconvMultiscale},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"clark"}`, DeconvClark},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"hogbom"}`, DeconvHogbom},
 	} {

@@ -20,10 +20,10 @@ import (
 	"github.com/cosmic-horizons/horizons/agents/synth"
 )
 
-// small is the field the tests run: 128² pixels, 27 antennas, 48
-// integrations × 32 channels (about 540 000 visibilities per epoch).
+// small is the field the tests run: 128² pixels, 18 antennas, 48
+// integrations × 32 channels (about 235 000 visibilities per epoch).
 func small() *pipeline.Config {
-	return &pipeline.Config{ImageSize: 128}
+	return &pipeline.Config{ImageSize: 128, Antennas: 18}
 }
 
 func near(a anomaly.Anomaly, s synth.TruthSource, r float64) bool {
