@@ -30,6 +30,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/ws", s.authed(true, s.handleWS))
 	mux.HandleFunc("GET /api/v1/events/stream", s.authed(true, s.handleSSE))
 	s.eventRoutes(mux)
+	s.workflowRoutes(mux)
 
 	// Ephemeris: public, no token.
 	mux.Handle(ephemhttp.Prefix, ephemhttp.NewHandler(&ephemhttp.Config{Logger: s.log.With("component", "ephemeris")}))

@@ -58,6 +58,7 @@ type server struct {
 	evs      *eventSystem
 	backends []*backends.Backend
 	orch     *orchestrator.Orchestrator
+	wf       *workflowSystem
 	hub      *hub
 	metrics  *metrics
 	http     *http.Server
@@ -153,7 +154,13 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	if err := s.startConsumers(ctx, opts); err != nil {
 		return nil, err
 	}
+	if err := s.openWorkflows(ctx, ocfg.PollInterval); err != nil {
+		return nil, err
+	}
 	if err := s.orch.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startWorkflows(ctx); err != nil {
 		return nil, err
 	}
 
@@ -215,6 +222,11 @@ func (s *server) shutdown(ctx context.Context) error {
 // closeResources stops whatever newServer started, in reverse order.
 func (s *server) closeResources(ctx context.Context) error {
 	var errs []error
+	if s.wf != nil {
+		if err := s.wf.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop workflow engine: %w", err))
+		}
+	}
 	if s.orch != nil {
 		if err := s.orch.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop orchestrator: %w", err))
