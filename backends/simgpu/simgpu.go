@@ -723,7 +723,10 @@ func (d *Driver) startLocked(tk *task, gpus []gpuRef) {
 	for _, g := range gpus {
 		d.gpus[g.node][g.index] = tk
 		h := append(d.history[g.node][g.index], interval{start: d.simNow, tk: tk})
-		if len(h) > d.cfg.HistoryLimit {
+		// Trim to the newest HistoryLimit only once twice as many have
+		// piled up, so the copy costs O(1) per task on average;
+		// UsageSeries reads the newest HistoryLimit.
+		if len(h) > 2*d.cfg.HistoryLimit {
 			h = append(h[:0:0], h[len(h)-d.cfg.HistoryLimit:]...)
 		}
 		d.history[g.node][g.index] = h
@@ -1280,6 +1283,9 @@ func (d *Driver) UsageSeries(ctx context.Context, since time.Time, step time.Dur
 		s := UsageSample{Time: t, GPUs: make([]backends.GPUUsage, 0, d.totalGPUs())}
 		for ni, node := range d.history {
 			for gi, ivs := range node {
+				if len(ivs) > d.cfg.HistoryLimit {
+					ivs = ivs[len(ivs)-d.cfg.HistoryLimit:]
+				}
 				u := backends.GPUUsage{Node: nodeName(ni), Index: gi, MemoryTotalMB: d.nodes[ni].gpuMem}
 				for _, iv := range ivs {
 					if !t.Before(iv.start) && (iv.end.IsZero() || t.Before(iv.end)) {

@@ -232,3 +232,26 @@ func TestPoolConfigErrors(t *testing.T) {
 		t.Errorf("config with pools %+v", c)
 	}
 }
+
+// UsageSeries remembers the newest HistoryLimit intervals of each GPU,
+// though the history is trimmed only in chunks.
+func TestUsageSeriesHistoryLimit(t *testing.T) {
+	d, clk := newSim(t, simgpu.Config{Nodes: 1, GPUsPerNode: 1, HistoryLimit: 2, DatasetGB: fixed(map[string]float64{"x": 10})})
+	// Four tasks: the history holds all four (it is trimmed past twice
+	// the limit), the series shows the newest two.
+	for i := range 4 { // alphacal, 10 GB, 1 GPU: 120 s each, one after another
+		submit(t, d, backends.Task{ID: string(rune('a' + i)), Agent: agents.NameAlphaCal, DatasetID: "x", GPUs: 1})
+	}
+	clk.Advance(time.Hour)
+	series, err := d.UsageSeries(context.Background(), epoch, 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range series[:4] {
+		got = append(got, s.GPUs[0].TaskID)
+	}
+	if strings.Join(got, ",") != ",,c,d" {
+		t.Errorf("tasks seen at 0, 120, 240, 360 s: %q, want only the newest two (c, d)", got)
+	}
+}
