@@ -14,7 +14,10 @@
 #   export HORIZONS_SLURM_USER=root
 #   export HORIZONS_SLURM_TOKEN_FILE=$BASE/token      (the JWT, mode 600)
 #   export HORIZONS_SLURM_PARTITION=debug
-# The token itself is never printed.
+#   export HORIZONS_SLURM_RUNNER="$BASE/bin/horizons-agent run"   (when go is on PATH)
+# The token itself is never printed. When go is on PATH, start (and env)
+# also build this repository's cmd/horizons-agent into $BASE/bin, so
+# `go run ./cmd/reference-server -backend slurm` needs nothing else.
 #
 # Settings (environment): HORIZONS_SLURM_BASE (default /var/lib/horizons-slurm:
 # config, keys, state, logs), HORIZONS_SLURM_REST_ADDR (127.0.0.1:6820),
@@ -29,6 +32,7 @@
 # task/none). Idempotent: a second start only checks and re-mints the token.
 set -euo pipefail
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE=${HORIZONS_SLURM_BASE:-/var/lib/horizons-slurm}
 REST_ADDR=${HORIZONS_SLURM_REST_ADDR:-127.0.0.1:6820}
 CTLD_PORT=${HORIZONS_SLURM_CTLD_PORT:-6817}
@@ -215,7 +219,25 @@ rest_up() {
     "http://$REST_ADDR/slurm/v0.0.38/ping"
 }
 
+# build_runner: the agent runner the batch jobs execute, from this
+# repository, when go is available (incremental: about a second when the
+# build cache is warm).
+build_runner() {
+  RUNNER=""
+  local repo=$REPO
+  command -v go >/dev/null 2>&1 && [ -f "$repo/cmd/horizons-agent/main.go" ] || return 0
+  mkdir -p "$BASE/bin"
+  if (cd "$repo" && CGO_ENABLED=0 go build -o "$BASE/bin/horizons-agent.tmp" ./cmd/horizons-agent) >"$LOG/runner-build.log" 2>&1; then
+    mv -f "$BASE/bin/horizons-agent.tmp" "$BASE/bin/horizons-agent"
+    chmod 755 "$BASE/bin" "$BASE/bin/horizons-agent"
+    RUNNER="$BASE/bin/horizons-agent run"
+  else
+    say "warning: go build ./cmd/horizons-agent failed (see $LOG/runner-build.log); HORIZONS_SLURM_RUNNER not set"
+  fi
+}
+
 print_env() {
+  [ -n "${RUNNER:-}" ] && printf 'export HORIZONS_SLURM_RUNNER=%q\n' "$RUNNER"
   cat <<EOF
 export HORIZONS_SLURM_URL=http://$REST_ADDR
 export HORIZONS_SLURM_USER=$TOKEN_USER
@@ -257,6 +279,7 @@ cmd_start() {
     STARTED="$STARTED slurmrestd"
   fi
   wait_for "slurmrestd on $REST_ADDR" 20 rest_up
+  build_runner
   [ -n "$STARTED" ] && say "started:$STARTED (logs in $LOG)" || say "already running (logs in $LOG)"
   print_env
 }
@@ -321,6 +344,7 @@ cmd_env() {
   alive slurmctld "$RUN/slurmctld.pid" || die "the cluster is not running: run $0 start"
   cd "$BASE/jobs"
   token_file
+  build_runner
   print_env
 }
 

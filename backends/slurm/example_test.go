@@ -42,3 +42,13 @@ func ExampleWaitStatus() {
 	// 768 -> 3 0
 	// 9 -> 137 9
 }
+
+// GresGPUs reads the GPU count from a node's generic resources, as
+// Driver.Verify does for the partition's nodes.
+func ExampleGresGPUs() {
+	fmt.Println(slurm.GresGPUs("gpu:4"))
+	fmt.Println(slurm.GresGPUs("gpu:a100:2(S:0),gpu:v100:1,shard:8"))
+	// Output:
+	// 4
+	// 3
+}
