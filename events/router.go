@@ -60,6 +60,10 @@ type RouterConfig struct {
 	// MaxRetries is the number of retries after the first attempt; zero
 	// means DefaultMaxRetries, a negative value means no retries.
 	MaxRetries int
+	// MaxRetriesByHandler overrides MaxRetries for the handlers it names
+	// (the name given to AddConsumerHandler), so each consumer can have its
+	// own number of attempts; a negative value means no retries.
+	MaxRetriesByHandler map[string]int
 	// InitialInterval is the wait before the first retry; zero means
 	// DefaultInitialInterval.
 	InitialInterval time.Duration
@@ -288,7 +292,7 @@ func (s standard) retry(ctx context.Context, h message.HandlerFunc, msg *message
 		if err == nil {
 			return out, attempt, nil
 		}
-		if attempt > s.cfg.MaxRetries || errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) {
+		if attempt > s.cfg.maxRetries(ctx) || errors.Is(err, ErrPermanent) || errors.Is(err, ErrDecode) {
 			return nil, attempt, err
 		}
 		d := s.cfg.jittered(s.cfg.nominalDelay(attempt), rand.Float64())
@@ -302,6 +306,14 @@ func (s standard) retry(ctx context.Context, h message.HandlerFunc, msg *message
 			return nil, attempt, fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
 		}
 	}
+}
+
+// maxRetries is the number of retries for the handler of ctx.
+func (c RouterConfig) maxRetries(ctx context.Context) int {
+	if n, ok := c.MaxRetriesByHandler[message.HandlerNameFromCtx(ctx)]; ok {
+		return max(n, 0)
+	}
+	return c.MaxRetries
 }
 
 // nominalDelay is the wait before retry n (from 1) without jitter:

@@ -439,3 +439,31 @@ func TestRetryDelays(t *testing.T) {
 		t.Error("RetryDelays accepted Multiplier 0.5")
 	}
 }
+
+// Each consumer can have its own number of attempts: the handler named in
+// MaxRetriesByHandler gets that many retries, others keep MaxRetries.
+func TestRouterMaxRetriesByHandler(t *testing.T) {
+	for _, tc := range []struct {
+		byHandler map[string]int
+		want      int32
+	}{
+		{map[string]int{"audit": 1}, 2},
+		{map[string]int{"audit": -1}, 1},
+		{map[string]int{"metrics": 1}, 4},
+	} {
+		var attempts atomic.Int32
+		cfg := fast
+		cfg.MaxRetriesByHandler = tc.byHandler
+		rig := newRouterRig(t, cfg, func(ctx context.Context, e events.Event) error {
+			attempts.Add(1)
+			return errors.New("store down")
+		})
+		done := rig.publish(t, newEvent(t, events.JobFailed, "job-9", "FAILED", 2))
+		dl := wait(t, rig.dead, "the dead letter")
+		dl.Ack()
+		_ = wait(t, done, "publish")
+		if n := attempts.Load(); n != tc.want || dl.Metadata.Get(events.MetaAttempts) != fmt.Sprint(tc.want) {
+			t.Errorf("%v: %d attempts (metadata %s), want %d", tc.byHandler, n, dl.Metadata.Get(events.MetaAttempts), tc.want)
+		}
+	}
+}

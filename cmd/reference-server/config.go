@@ -11,6 +11,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/cosmic-horizons/horizons/events"
 )
 
 // Environment variables read by the server. A flag given on the command line
@@ -75,6 +77,8 @@ type config struct {
 	// events.go); EventsPassword its password from the environment.
 	Events         string
 	EventsPassword string
+	// EventsRetry is the consumers' retry ladder (-events-retry).
+	EventsRetry events.RouterConfig
 	// Store is the job store URL (-store, HORIZONS_STORE; see store.go):
 	// empty for jobs.db in DataDir; StorePassword its password from the
 	// environment.
@@ -167,6 +171,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")
 	// The default shown by -h is not the environment's value, which may
 	// hold a password.
+	eventsRetryFlag := fs.String("events-retry", env(envEventsRetry, ""), "consumers' retry ladder, e.g. retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,timeout=1m,retries.audit=10 (default 1,2,4,8,16 s with jitter, cap 30 s) (env "+envEventsRetry+")")
 	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
 	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
 	finishBackend := addBackendFlags(fs, getenv)
@@ -233,6 +238,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		errs = append(errs, err)
 	}
 	cfg.EventsPassword = getenv(envEventsPassword)
+	if cfg.EventsRetry, err = parseEventsRetry("-events-retry", *eventsRetryFlag); err != nil {
+		errs = append(errs, err)
+	}
 	cfg.Store = strings.TrimSpace(*storeFlag)
 	storeName := "-store"
 	if cfg.Store == "" {

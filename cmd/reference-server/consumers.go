@@ -137,7 +137,8 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 		}
 		es.tr.fromNewest[notifyGroup] = true
 	}
-	rc := events.RouterConfig{DeadLetters: es.tr.bus.Publisher(), Logger: es.log, Metrics: s.metrics.reg}
+	rc := s.cfg.EventsRetry
+	rc.DeadLetters, rc.Logger, rc.Metrics = es.tr.bus.Publisher(), es.log, s.metrics.reg
 	if opts.Router != nil {
 		opts.Router(&rc)
 	}

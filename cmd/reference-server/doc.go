@@ -25,6 +25,8 @@
 //	                                              amqp://user@host:port/vhost, postgres://user@host:port/db,
 //	                                              sqlite://path; password in the URL or HORIZONS_EVENTS_PASSWORD
 //	                                              (never logged); topic_prefix= prefixes every topic
+//	-events-retry      HORIZONS_EVENTS_RETRY      consumers' retry ladder before the dead-letter topic, e.g.
+//	                                              retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,retries.audit=10
 //	-stream-conns-per-user HORIZONS_STREAM_CONNS_PER_USER  WebSocket/SSE connections per user (32)
 //	-allowed-origins   HORIZONS_ALLOWED_ORIGINS   extra Origin patterns allowed to open streams
 //

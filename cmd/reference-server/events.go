@@ -611,3 +611,91 @@ func kafkaLag(client sarama.Client, admin sarama.ClusterAdmin, groups map[string
 	}
 	return out, nil
 }
+
+// Retry ladder settings (-events-retry, HORIZONS_EVENTS_RETRY).
+const envEventsRetry = "HORIZONS_EVENTS_RETRY"
+
+// parseEventsRetry reads the consumers' retry ladder from a comma-separated
+// list of key=value settings, each optional:
+//
+//	retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,timeout=1m,retries.audit=10
+//
+// (retries after the first attempt, the first wait, its growth, the cap,
+// the jitter share, the per-attempt timeout, and retries for one named
+// consumer: notifications, audit or deadletters). Empty means the
+// defaults: 1, 2, 4, 8, 16 s with ±20 % jitter, capped at 30 s. The result
+// is checked as NewRouter would check it.
+func parseEventsRetry(name, s string) (events.RouterConfig, error) {
+	var c events.RouterConfig
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return c, nil
+	}
+	bad := func(kv, want string) (events.RouterConfig, error) {
+		return events.RouterConfig{}, fmt.Errorf("%s = %q: %q: want %s", name, s, kv, want)
+	}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return bad(kv, "key=value")
+		}
+		switch {
+		case k == "retries" || strings.HasPrefix(k, "retries."):
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100 {
+				return bad(kv, "a number of retries from 0 to 100")
+			}
+			if n == 0 {
+				n = -1 // RouterConfig: negative means none
+			}
+			if k == "retries" {
+				c.MaxRetries = n
+				continue
+			}
+			consumer := strings.TrimPrefix(k, "retries.")
+			switch consumer {
+			case consumerNotifications, consumerAudit, consumerDeadLetters:
+			default:
+				return bad(kv, "retries.notifications, retries.audit or retries.deadletters")
+			}
+			if c.MaxRetriesByHandler == nil {
+				c.MaxRetriesByHandler = map[string]int{}
+			}
+			c.MaxRetriesByHandler[consumer] = n
+			c.MaxRetriesByHandler[consumer+"-workflows"] = n
+		case k == "initial" || k == "max" || k == "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return bad(kv, "a positive duration such as 2s")
+			}
+			switch k {
+			case "initial":
+				c.InitialInterval = d
+			case "max":
+				c.MaxInterval = d
+			default:
+				c.HandlerTimeout = d
+			}
+		case k == "multiplier" || k == "jitter":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return bad(kv, "a number")
+			}
+			if k == "multiplier" {
+				c.Multiplier = f
+			} else {
+				if f == 0 {
+					f = -1 // RouterConfig: negative means none
+				}
+				c.Jitter = f
+			}
+		default:
+			return bad(kv, "one of retries, retries.<consumer>, initial, multiplier, max, jitter, timeout")
+		}
+	}
+	if _, err := c.RetryDelays(); err != nil {
+		return events.RouterConfig{}, fmt.Errorf("%s = %q: %v", name, s, err)
+	}
+	return c, nil
+}

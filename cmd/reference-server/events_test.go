@@ -643,3 +643,30 @@ func TestTwoReplicasShareStoreAndKafka(t *testing.T) {
 		t.Fatalf("shared audit chain: %+v, want %d records", rep, total)
 	}
 }
+
+func TestEventsRetryFlag(t *testing.T) {
+	cfg, err := parseConfig([]string{"-data", t.TempDir(), "-events-retry", "retries=3,initial=200ms,multiplier=3,max=1s,jitter=0,retries.audit=0"}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cfg.EventsRetry.RetryDelays()
+	if err != nil || fmt.Sprint(d) != "[200ms 600ms 1s]" || cfg.EventsRetry.Jitter >= 0 || cfg.EventsRetry.MaxRetriesByHandler["audit"] >= 0 {
+		t.Fatalf("ladder %v %v %+v", d, err, cfg.EventsRetry)
+	}
+	// The default ladder: 1, 2, 4, 8, 16 s.
+	cfg, err = parseConfig([]string{"-data", t.TempDir()}, nil, io.Discard)
+	if d, _ := cfg.EventsRetry.RetryDelays(); err != nil || fmt.Sprint(d) != "[1s 2s 4s 8s 16s]" {
+		t.Fatalf("default ladder %v %v", d, err)
+	}
+	for _, bad := range []string{"retries=x", "initial=-1s", "max=100ms,initial=1s", "multiplier=0.5", "jitter=1.5", "retries.billing=2", "colour=blue", "retries"} {
+		_, err := parseConfig([]string{"-data", t.TempDir(), "-events-retry", bad}, nil, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-events-retry") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := parseConfig([]string{"-data", t.TempDir()}, func(k string) string {
+		return map[string]string{envEventsRetry: "retries=-2"}[k]
+	}, io.Discard); err == nil {
+		t.Error("a bad HORIZONS_EVENTS_RETRY was accepted")
+	}
+}
