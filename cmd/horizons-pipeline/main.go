@@ -7,7 +7,9 @@
 //
 // With -out the FITS images, PNG previews and JSON documents are written
 // there; without it everything stays in memory. -json prints the summary
-// document instead of the table.
+// document instead of the table. -bench N runs N seeds on one core and on
+// all cores and prints the median stage times side by side with the
+// speed-up.
 package main
 
 import (
@@ -17,8 +19,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cosmic-horizons/horizons/agents"
 	"github.com/cosmic-horizons/horizons/agents/pipeline"
@@ -48,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	niter := fs.Int("niter", 2000, "CLEAN iterations per epoch")
 	asJSON := fs.Bool("json", false, "print the summary JSON document")
 	quiet := fs.Bool("q", false, "do not print stage progress")
+	bench := fs.Int("bench", 0, "benchmark: run N seeds on one core and on all cores, print median stage times side by side (no products written)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +67,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *sources == 0 {
 		cfg.NoSteady = true
+	}
+	if *bench > 0 {
+		cfg.OutputDir = ""
+		return runBench(ctx, stdout, *bench, *seed, cfg)
 	}
 	if !*quiet {
 		cfg.Progress = func(pct float64, note string) {
@@ -109,4 +118,51 @@ func printSummary(w io.Writer, res *pipeline.Result) {
 	if len(res.Artifacts) > 0 {
 		fmt.Fprintf(w, "wrote        %s to %s\n", strings.Join(res.Artifacts, ", "), res.Config.OutputDir)
 	}
+}
+
+// runBench runs the pipeline n times (seeds seed … seed+n-1) with
+// GOMAXPROCS 1 (the baseline) and with every core, and prints each
+// stage's median wall time side by side with the speed-up.
+func runBench(ctx context.Context, w io.Writer, n int, seed int64, cfg *pipeline.Config) error {
+	all := runtime.NumCPU()
+	prev := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prev)
+	procs := []int{1, all}
+	med := make([]map[string]float64, len(procs))
+	for pi, p := range procs {
+		runtime.GOMAXPROCS(p)
+		times := map[string][]float64{}
+		for i := 0; i < n; i++ {
+			c := *cfg
+			t0 := time.Now()
+			res, err := pipeline.Run(ctx, seed+int64(i), &c)
+			if err != nil {
+				return err
+			}
+			for _, t := range res.Summary.Timings {
+				times[t.Stage] = append(times[t.Stage], t.Seconds)
+			}
+			times["total"] = append(times["total"], time.Since(t0).Seconds())
+		}
+		med[pi] = map[string]float64{}
+		for k, v := range times {
+			sort.Float64s(v)
+			med[pi][k] = v[len(v)/2]
+		}
+	}
+	fmt.Fprintf(w, "pipeline %d×%d, %d runs each, median wall time per stage\n", cfg.ImageSize, cfg.ImageSize, n)
+	fmt.Fprintf(w, "%-10s %12s %12s %9s\n", "stage", "1 core (s)", fmt.Sprintf("%d cores (s)", all), "speed-up")
+	names := []string{}
+	for _, s := range pipeline.Stages {
+		names = append(names, s.Name)
+	}
+	for _, k := range append(names, "total") {
+		a, b := med[0][k], med[1][k]
+		r := 0.0
+		if b > 0 {
+			r = a / b
+		}
+		fmt.Fprintf(w, "%-10s %12.3f %12.3f %8.2f×\n", k, a, b, r)
+	}
+	return nil
 }

@@ -39,6 +39,15 @@ func TestCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
 		t.Fatal(err)
 	}
+	out.Reset()
+	if err := run([]string{"-bench", "1", "-size", "64", "-antennas", "6", "-times", "16", "-channels", "16", "-sources", "2"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 core (s)", "imaging", "total", "×"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-bench output lacks %q:\n%s", want, out.String())
+		}
+	}
 	for _, bad := range [][]string{{"-size", "63"}, {"-flagger", "x"}, {"extra"}, {"-nope"}} {
 		if err := run(bad, &out, &errb); err == nil {
 			t.Errorf("run(%q) succeeded", bad)
