@@ -310,3 +310,58 @@ func TestWorkflowAPIErrors(t *testing.T) {
 		t.Errorf("no token: %d", r.status)
 	}
 }
+
+// TestWorkflowResumesAfterRestart stops the server while a run's step is
+// RUNNING and starts a new one on the same data directory: the run is
+// resumed from the stored state (the simulated cluster lost the task, so
+// the orchestrator retries the step's job) and completes, with no step
+// submitted twice.
+func TestWorkflowResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	// alphacal on VLASS2.2 is modelled at 45 s: 1.5 s here, long enough to
+	// stop the server while it runs.
+	env := map[string]string{envAdminToken: testAdminToken, envSimSpeedUp: "30"}
+	ts := startServer(t, dir, env, testOptions(-1))
+	def := map[string]any{
+		"name": "restartable",
+		"steps": []map[string]any{
+			{"name": "first", "agent": "alphacal", "dataset_id": "VLASS2.2", "gpus": 1, "outputs": map[string]string{"ds": "dataset_id"}},
+			{"name": "second", "agent": "anomaly-detection", "dataset_id": "${steps.first.outputs.ds}", "gpus": 1, "depends_on": []string{"first"}},
+		},
+	}
+	if r := ts.do("POST", "/api/v1/workflows", testAdminToken, def, nil); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r := ts.do("POST", "/api/v1/workflow-runs", testAdminToken, map[string]any{"workflow": "restartable"}, nil)
+	var run runJSON
+	r.decode(t, &run)
+	running := ts.waitRun(testAdminToken, run.ID, func(x runJSON) bool { return stepOf(t, x, "first").JobID != "" })
+	firstJob := stepOf(t, running, "first").JobID
+	ts.waitJob(testAdminToken, firstJob, func(j jobJSON) bool { return j.State == string(orchestrator.StateRunning) })
+	ts.stop()
+
+	ts2 := startServer(t, dir, env, testOptions(-1))
+	final := ts2.waitRun(testAdminToken, run.ID, func(x runJSON) bool { return x.State != "RUNNING" })
+	if final.State != "COMPLETED" || stepOf(t, final, "first").JobID != firstJob {
+		t.Fatalf("after restart: %s %q, first step job %s (was %s)", final.State, final.Error, stepOf(t, final, "first").JobID, firstJob)
+	}
+	j := ts2.getJob(testAdminToken, firstJob)
+	if j.Attempts < 2 {
+		t.Errorf("the lost task was not retried: attempts %d", j.Attempts)
+	}
+	second := ts2.getJob(testAdminToken, stepOf(t, final, "second").JobID)
+	if second.DatasetID != "VLASS2.2" {
+		t.Errorf("second step ran on %q", second.DatasetID)
+	}
+	var hist eventList
+	ts2.do("GET", "/api/v1/workflow-runs/"+run.ID+"/events", testAdminToken, nil, nil).decode(t, &hist)
+	starts := 0
+	for _, e := range hist.Events {
+		if e.Type == events.WorkflowStepStarted {
+			starts++
+		}
+	}
+	if starts != 2 || hist.Events[len(hist.Events)-1].Type != events.WorkflowCompleted {
+		t.Errorf("events after restart %v", types(hist.Events))
+	}
+}

@@ -55,6 +55,7 @@ type Engine struct {
 
 	advMu      sync.Mutex // one advance at a time
 	kick       chan struct{}
+	runKick    chan string // one run to advance now
 	outboxKick chan struct{}
 
 	mu      sync.Mutex
@@ -105,6 +106,7 @@ func New(orch *orchestrator.Orchestrator, store Store, bus *events.Bus, cfg *Con
 		orch: orch, store: store, bus: bus, cfg: c,
 		log:        c.Logger.With("component", "workflow"),
 		kick:       make(chan struct{}, 1),
+		runKick:    make(chan string, 1024),
 		outboxKick: make(chan struct{}, 1),
 		defs:       map[string]*Definition{},
 	}, nil
@@ -383,7 +385,11 @@ func (e *Engine) Submit(ctx context.Context, owner string, req RunRequest) (*Run
 	}
 	e.log.Info("workflow run submitted", "run", r.ID, "workflow", r.Workflow, "version", r.Version, "owner", owner, "correlation_id", corr)
 	kick(e.outboxKick)
-	kick(e.kick)
+	select {
+	case e.runKick <- r.ID:
+	default:
+		kick(e.kick)
+	}
 	return r, nil
 }
 
@@ -482,7 +488,8 @@ func (e *Engine) runLoop(ctx context.Context, watch <-chan events.Event) {
 			return
 		case ev, ok := <-watch:
 			if !ok {
-				// Dropped for falling behind (or stopping): watch again.
+				// Dropped for falling behind (or stopping): watch again,
+				// and look at every run for what was missed.
 				if ctx.Err() != nil {
 					return
 				}
@@ -492,17 +499,32 @@ func (e *Engine) runLoop(ctx context.Context, watch <-chan events.Event) {
 				} else {
 					watch = w
 				}
+				e.advanceAll(ctx)
 				continue
 			}
+			// A step's job ended: advance its run only (the job's
+			// workflow id is the run id).
 			switch ev.Type {
 			case events.JobCompleted, events.JobFailed, events.JobCancelled:
 			default:
 				continue
 			}
+			var d events.JobData
+			if ev.Decode(&d) != nil || d.WorkflowID == "" {
+				continue
+			}
+			if _, err := e.advance(ctx, d.WorkflowID); err != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+				e.log.Warn("advance run", "run", d.WorkflowID, "err", err)
+			}
+		case id := <-e.runKick:
+			if _, err := e.advance(ctx, id); err != nil && ctx.Err() == nil {
+				e.log.Warn("advance run", "run", id, "err", err)
+			}
 		case <-e.kick:
+			e.advanceAll(ctx)
 		case <-t.C:
+			e.advanceAll(ctx)
 		}
-		e.advanceAll(ctx)
 	}
 }
 

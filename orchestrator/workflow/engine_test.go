@@ -97,7 +97,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // newEnv starts an orchestrator on a local backend running the echo agent
 // and an engine on store (a new MemStore when nil).
-func newEnv(t *testing.T, store workflow.Store) *env {
+func newEnv(t testing.TB, store workflow.Store) *env {
 	t.Helper()
 	g := &gate{}
 	reg := agents.NewRegistry()
@@ -136,7 +136,7 @@ func newEnv(t *testing.T, store workflow.Store) *env {
 	return e
 }
 
-func (e *env) newEngine(t *testing.T) *workflow.Engine {
+func (e *env) newEngine(t testing.TB) *workflow.Engine {
 	t.Helper()
 	eng, err := workflow.New(e.orch, e.store, e.bus, &workflow.Config{Logger: quiet(), PollInterval: 10 * time.Millisecond, OutboxInterval: 10 * time.Millisecond})
 	if err != nil {
