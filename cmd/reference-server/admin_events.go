@@ -223,7 +223,7 @@ func (s *server) handleReplay(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	h, ok := s.consumerHandler(req.Consumer)
 	if !ok {
-		s.writeError(w, r, badRequest("consumer", "consumer = %q: want %q or %q", req.Consumer, consumerNotifications, consumerAudit))
+		s.writeError(w, r, badRequest("consumer", "consumer = %q: want %q, %q or %q", req.Consumer, consumerNotifications, consumerAudit, consumerMetrics))
 		return
 	}
 	if req.After < 0 {

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/events/audit"
 	"github.com/cosmic-horizons/horizons/events/audit/sqlaudit"
 	"github.com/cosmic-horizons/horizons/events/deadletters"
 	"github.com/cosmic-horizons/horizons/events/health"
+	"github.com/cosmic-horizons/horizons/events/jobmetrics"
 	"github.com/cosmic-horizons/horizons/events/notify"
 )
 
@@ -31,6 +33,7 @@ const (
 	groupNotifications = notify.DefaultGroup
 	groupAudit         = "horizons-audit"
 	groupDeadLetters   = deadletters.DefaultGroup
+	groupMetrics       = "horizons-metrics"
 )
 
 // Consumer (handler) names, as used by POST /api/v1/admin/replay and in
@@ -39,7 +42,14 @@ const (
 	consumerNotifications = "notifications"
 	consumerAudit         = "audit"
 	consumerDeadLetters   = "deadletters"
+	consumerMetrics       = "metrics"
 )
+
+// metricsPrefix prefixes the metrics consumer's Prometheus names on
+// /metrics (consumer_horizons_job_events_total, consumer_horizons_jobs,
+// consumer_horizons_job_run_seconds, consumer_horizons_job_turnaround_seconds):
+// the server already exports horizons_jobs from the store.
+const metricsPrefix = "consumer_"
 
 // eventSystem is the event transport and the server's consumers on it:
 // notifications (to the hub), the compliance audit chain, the dead-letter
@@ -50,6 +60,7 @@ type eventSystem struct {
 	db     *sql.DB // events.db: audit records and dead letters
 	chain  *audit.Chain
 	box    *deadletters.Box
+	jobm   *jobmetrics.Collector
 	health *health.Monitor
 	notify *notify.Consumer
 
@@ -126,6 +137,11 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 	if es.notify, err = notify.New(s.hub, nil); err != nil {
 		return err
 	}
+	if es.jobm == nil { // one per process: its metrics stay registered
+		if es.jobm, err = jobmetrics.New(prometheus.WrapRegistererWithPrefix(metricsPrefix, s.metrics.reg), nil); err != nil {
+			return err
+		}
+	}
 	// Every replica's hub needs every job event, so with a shared job
 	// store each replica reads notifications in a group of its own,
 	// starting from now.
@@ -170,6 +186,7 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 	hs := []handler{
 		{main, consumerNotifications, events.TopicJobs, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit, events.TopicJobs, groupAudit, es.chain.Handler().Watermill(codec)},
+		{main, consumerMetrics, events.TopicJobs, groupMetrics, events.HandlerFunc(es.jobm.Handle).Watermill(codec)},
 		{main, consumerNotifications + "-workflows", events.TopicWorkflows, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit + "-workflows", events.TopicWorkflows, groupAudit, es.chain.Handler().Watermill(codec)},
 		{dlRouter, consumerDeadLetters, events.DefaultDeadLetterTopic, groupDeadLetters, s.storeDeadLetter},
@@ -249,6 +266,8 @@ func (s *server) consumerHandler(name string) (events.HandlerFunc, bool) {
 		return s.evs.notify.Handler(), true
 	case consumerAudit:
 		return s.evs.chain.Handler(), true
+	case consumerMetrics:
+		return s.evs.jobm.Handle, true
 	}
 	return nil, false
 }

@@ -65,8 +65,9 @@
 //	POST /api/v1/admin/dead-letters/{id}/replay -> back to its origin topic
 //	GET  /api/v1/admin/audit          ?job_id=&from=&limit= -> {"records":[{seq,event,prev_hash,hash}]}
 //	POST /api/v1/admin/audit/verify   -> {"ok","records","first_bad","problem","detail","head"}
-//	POST /api/v1/admin/replay         {"job_id","consumer":"audit"|"notifications","after"} -> job history
-//	                                  from the store, in order, to that consumer
+//	POST /api/v1/admin/replay         {"job_id","consumer":"audit"|"notifications"|"metrics","after"} -> job
+//	                                  history from the store, in order, to that consumer; or {"from","to",
+//	                                  "consumer"} -> the events of a time range, from the audit chain
 //	GET  /api/v1/admin/events/health  -> the system.health report (also published every 30 s)
 //	                                  (admin endpoints: 403 for other users)
 //	GET  /openapi.json                OpenAPI 3 document of this API (TestOpenAPI validates

@@ -209,6 +209,17 @@ func TestEndToEndOnEachTransport(t *testing.T) {
 			if r.status != 200 {
 				t.Fatalf("readyz: %d %s", r.status, r.body)
 			}
+			// The metrics consumer counted the job's completion.
+			for deadline := time.Now().Add(waitLimit); ; {
+				r = ts.do("GET", "/metrics", "", nil, nil)
+				if strings.Contains(string(r.body), `consumer_horizons_job_events_total{agent="alphacal",state="COMPLETED",type="job.completed"} 1`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no completed job in the metrics consumer's counters:\n%s", r.body)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			var hr struct {
 				Status    string           `json:"status"`
 				Transport string           `json:"transport"`
@@ -223,7 +234,7 @@ func TestEndToEndOnEachTransport(t *testing.T) {
 				}
 				// Kafka tells the consumer lag: it drains to zero once the
 				// consumers have committed.
-				if tc.name != "kafka" || (len(hr.Lag) == 3 && hr.Lag[groupAudit] == 0 && hr.Lag[groupNotifications] == 0) {
+				if tc.name != "kafka" || (len(hr.Lag) == 4 && hr.Lag[groupAudit] == 0 && hr.Lag[groupMetrics] == 0 && hr.Lag[groupNotifications] == 0) {
 					break
 				}
 				if time.Now().After(deadline) {
