@@ -11,7 +11,7 @@
 //     watermill transport (events/membus, kafkabus, amqpbus, sqlbus).
 //   - agents: the Agent interface and registry; the algorithms live in
 //     agents/alphacal, agents/imaging and agents/anomaly.
-//   - backends: where tasks run (backends/simgpu, local, slurm).
+//   - backends: where tasks run (backends/simgpu, local, slurm, tapis).
 //   - ephemeris: observation-planning astronomy at the VLA.
 //
 // Drivers are injected: the orchestrator sees only the portable types, so a
