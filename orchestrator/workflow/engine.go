@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
 )
@@ -144,7 +145,10 @@ func (e *Engine) Start(ctx context.Context) error {
 			cancel()
 			return err
 		}
-		if _, _, err := e.Create(ctx, e.cfg.BuiltinOwner, d); err != nil && !errors.Is(err, ErrConflict) {
+		// Built-ins skip the placement check: a server whose backends
+		// cannot run them (CPU only) still starts; their runs' steps fail
+		// with the reason.
+		if _, _, err := e.create(ctx, e.cfg.BuiltinOwner, d, false); err != nil && !errors.Is(err, ErrConflict) {
 			cancel()
 			return fmt.Errorf("workflow: publish built-in %q: %w", d.Name, err)
 		}
@@ -187,11 +191,21 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Create validates d and stores it as version 1 of a new workflow owned by
-// owner. Errors: *FieldError (ErrInvalid), ErrConflict for a taken name.
+// Create validates d (including that some configured backend can run each
+// step) and stores it as version 1 of a new workflow owned by owner.
+// Errors: *FieldError (ErrInvalid), ErrConflict for a taken name.
 func (e *Engine) Create(ctx context.Context, owner string, d Definition) (*Workflow, *Definition, error) {
+	return e.create(ctx, owner, d, true)
+}
+
+func (e *Engine) create(ctx context.Context, owner string, d Definition, placement bool) (*Workflow, *Definition, error) {
 	if err := d.Validate(e.orch.Agents()); err != nil {
 		return nil, nil, err
+	}
+	if placement {
+		if err := e.checkPlacement(ctx, &d); err != nil {
+			return nil, nil, err
+		}
 	}
 	d.CreatedBy, d.CreatedAt = owner, e.now()
 	w, err := e.store.CreateWorkflow(ctx, owner, &d)
@@ -218,6 +232,9 @@ func (e *Engine) Publish(ctx context.Context, by, name string, d Definition) (*W
 	if err := d.Validate(e.orch.Agents()); err != nil {
 		return nil, nil, err
 	}
+	if err := e.checkPlacement(ctx, &d); err != nil {
+		return nil, nil, err
+	}
 	d.CreatedBy, d.CreatedAt = by, e.now()
 	w, err := e.store.AddVersion(ctx, &d)
 	if err != nil {
@@ -225,6 +242,48 @@ func (e *Engine) Publish(ctx context.Context, by, name string, d Definition) (*W
 	}
 	d.Version = w.LatestVersion
 	return w, &d, nil
+}
+
+// checkPlacement rejects a step that no configured backend could ever run
+// (too many GPUs, too much memory, an agent no backend offers). A backend
+// that cannot report its capabilities now does not block the definition.
+func (e *Engine) checkPlacement(ctx context.Context, d *Definition) error {
+	bs := e.orch.Backends()
+	for _, st := range d.Steps {
+		agent, err := e.orch.Agents().Lookup(st.Agent)
+		if err != nil {
+			continue // Validate reported it
+		}
+		t := backends.Task{ID: "probe", Agent: agent.Name(), DatasetID: "probe", GPUs: st.GPUs, MemoryMB: st.MemoryMB}
+		var reasons []string
+		fits := false
+		for _, b := range bs {
+			caps, err := b.Capabilities(ctx)
+			if err != nil {
+				fits = true
+				break
+			}
+			if err := caps.Fits(t); err != nil {
+				reasons = append(reasons, b.Name()+": "+err.Error())
+				continue
+			}
+			fits = true
+			break
+		}
+		if fits {
+			continue
+		}
+		joined := strings.Join(reasons, "; ")
+		field, value := "gpus", any(st.GPUs)
+		switch {
+		case strings.Contains(joined, "field memory_mb"):
+			field, value = "memory_mb", st.MemoryMB
+		case strings.Contains(joined, "field agent"):
+			field, value = "agent", st.Agent
+		}
+		return &FieldError{Field: fmt.Sprintf("steps[%s].%s", st.Name, field), Value: value, Msg: "no configured backend can run this step (" + joined + ")"}
+	}
+	return nil
 }
 
 // Rollback makes an earlier (or any published) version current. Runs

@@ -651,3 +651,20 @@ func TestSubmitChecksInputDatasets(t *testing.T) {
 		t.Errorf("rejected submissions stored %d runs", len(runs))
 	}
 }
+
+func TestCreateRejectsStepsNoBackendRuns(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	// The local backend of newEnv has no GPUs.
+	d := workflow.Definition{Name: "too-big", Steps: []workflow.Step{
+		{Name: "ok", Agent: "echo", DatasetID: "x"},
+		{Name: "big", Agent: "echo", DatasetID: "x", GPUs: 4, DependsOn: []string{"ok"}},
+	}}
+	_, _, err := e.eng.Create(ctx, "ivy", d)
+	if !fieldIs(err, "steps[big].gpus") || !strings.Contains(err.Error(), "no configured backend") {
+		t.Fatalf("step over every backend's GPUs: %v", err)
+	}
+	if _, err := e.store.GetWorkflow(ctx, "too-big"); !errors.Is(err, workflow.ErrNotFound) {
+		t.Errorf("a rejected definition was stored: %v", err)
+	}
+}
