@@ -524,6 +524,9 @@ func (d *Driver) apiError(r request, status int, data []byte) *APIError {
 	case status == http.StatusNotFound:
 		e.Err = backends.ErrTaskNotFound
 		e.Hint = "Tapis does not know this job (wrong tenant, or another user's job)"
+		if strings.Contains(r.path, "/output/") {
+			e.Hint = "no such file in the job's output directory"
+		}
 	case status == http.StatusBadRequest && r.submit:
 		e.Err = backends.ErrInvalidTask
 		e.Hint = fmt.Sprintf("Tapis rejected the job request; check that app %s version %s and exec system %q exist and accept it", d.cfg.AppID, d.cfg.AppVersion, d.cfg.ExecSystemID)
@@ -531,7 +534,7 @@ func (d *Driver) apiError(r request, status int, data []byte) *APIError {
 		e.Err = backends.ErrUnavailable
 		e.Hint = "Tapis failed; try again later"
 		if r.submit {
-			e.Hint = "Tapis failed; the job may or may not have been created, list the jobs before submitting again"
+			e.Hint = "Tapis failed; the job may or may not have been created (submitting the same task again finds it by name)"
 		}
 	}
 	return e
@@ -1127,7 +1130,8 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 	if !cached {
 		res, err = d.ReadResult(ctx, uuid)
 		if err != nil {
-			if errors.Is(err, backends.ErrUnavailable) || errors.Is(err, backends.ErrUnauthorized) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if !errors.Is(err, backends.ErrTaskNotFound) && !errors.Is(err, errBadResult) {
+				// Possibly transient: do not settle on a missing result.
 				return backends.Status{}, fmt.Errorf("tapis: job %s finished but its result could not be read: %w", uuid, err)
 			}
 			// The job finished without a result file: report what Tapis
@@ -1188,6 +1192,9 @@ func (d *Driver) runnerError(ctx context.Context, uuid string) string {
 	return d.redact(r.Error)
 }
 
+// errBadResult marks a result file that is there but unusable.
+var errBadResult = errors.New("tapis: bad result file")
+
 // ReadResult downloads and checks the runner's result file of a job.
 func (d *Driver) ReadResult(ctx context.Context, uuid string) (json.RawMessage, error) {
 	rc, err := d.Download(ctx, uuid, d.cfg.ResultFile)
@@ -1200,10 +1207,10 @@ func (d *Driver) ReadResult(ctx context.Context, uuid string) (json.RawMessage, 
 		return nil, fmt.Errorf("%w: read result of job %s: %v", backends.ErrUnavailable, uuid, err)
 	}
 	if len(b) > MaxResultBytes {
-		return nil, fmt.Errorf("tapis: result file %s of job %s is larger than %d bytes", d.cfg.ResultFile, uuid, MaxResultBytes)
+		return nil, fmt.Errorf("%w: result file %s of job %s is larger than %d bytes", errBadResult, d.cfg.ResultFile, uuid, MaxResultBytes)
 	}
 	if !json.Valid(b) {
-		return nil, fmt.Errorf("tapis: result file %s of job %s is not JSON", d.cfg.ResultFile, uuid)
+		return nil, fmt.Errorf("%w: result file %s of job %s is not JSON", errBadResult, d.cfg.ResultFile, uuid)
 	}
 	return json.RawMessage(bytes.TrimSpace(b)), nil
 }
@@ -1423,7 +1430,7 @@ func (d *Driver) download(ctx context.Context, uuid, file string, allowIfRunning
 			return nil, d.apiError(r, resp.StatusCode, data)
 		}
 		if len(data) > limit {
-			return nil, fmt.Errorf("tapis: output %s of job %s is larger than %d bytes", file, uuid, limit)
+			return nil, fmt.Errorf("%w: output %s of job %s is larger than %d bytes", errBadResult, file, uuid, limit)
 		}
 		return data, nil
 	}

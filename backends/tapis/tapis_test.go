@@ -693,3 +693,36 @@ func TestNoCrossHostRedirect(t *testing.T) {
 		t.Error("the token reached the other host")
 	}
 }
+
+// A finished job without its result file completes with what Tapis knows
+// and says so; a transient failure to read the result is an error and is
+// not remembered.
+func TestResultFileMissingOrUnreadable(t *testing.T) {
+	srv := tapistest.New(t, nil)
+	b, _ := open(t, config(srv, nil))
+	finish := func(id string) backends.Handle {
+		h, err := b.Submit(ctx(t), backends.Task{ID: id, Agent: "steps", DatasetID: "ds"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.SetStatus(h.ExternalID, "FINISHED", "NORMAL_COMPLETION"); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	h := finish("missing")
+	st, err := b.Status(ctx(t), h)
+	if err != nil || st.State != backends.TaskCompleted || !strings.Contains(st.Message, "without the result file horizons.result.json") || !strings.Contains(string(st.Result), h.ExternalID) {
+		t.Errorf("finished without a result: %+v, %v", st, err)
+	}
+	h2 := finish("flaky")
+	srv.SetOutput(h2.ExternalID, "horizons.result.json", []byte(`{"summary":"late"}`))
+	srv.FailNextMatching(http.MethodGet, "/v3/jobs/"+h2.ExternalID+"/output/download/", 10, http.StatusInternalServerError)
+	if _, err := b.Status(ctx(t), h2); !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("status while the result cannot be read = %v, want ErrUnavailable", err)
+	}
+	srv.FailNext(0, 0)
+	if st, err := b.Status(ctx(t), h2); err != nil || string(st.Result) != `{"summary":"late"}` || st.Message != "" {
+		t.Errorf("status once readable: %+v, %v", st, err)
+	}
+}

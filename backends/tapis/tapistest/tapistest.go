@@ -422,6 +422,22 @@ func (s *Server) SetStatus(uuid, status, condition string) error {
 	return nil
 }
 
+// SetOutput replaces one output file of a job; nil data deletes it.
+func (s *Server) SetOutput(uuid, file string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.byID[uuid]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoJob, uuid)
+	}
+	if data == nil {
+		delete(j.Outputs, file)
+	} else {
+		j.Outputs[file] = data
+	}
+	return nil
+}
+
 var outputRE = regexp.MustCompile(`^(/v3/jobs/[^/]+/output/(?:list|download)/)(.*)$`)
 
 // ServeHTTP checks the request against the documents, answers it, and
@@ -501,7 +517,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 				return code
 			}
 			rec := httptest.NewRecorder()
-			s.writeEnvelope(rec, code, "error", "TAPIS_JOBS_INTERNAL_ERROR injected failure", nil)
+			s.writeError(rec, route.Operation.OperationID, code, "TAPIS_JOBS_INTERNAL_ERROR injected failure")
 			return s.checkAndCopy(ctx, w, in, rec, isAuth, route)
 		}
 	}
@@ -514,7 +530,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) int 
 	}
 	if lost != nil {
 		rec = httptest.NewRecorder()
-		s.writeEnvelope(rec, lost.code, "error", "TAPIS_JOBS_INTERNAL_ERROR the request was handled but its answer failed (injected)", nil)
+		s.writeError(rec, route.Operation.OperationID, lost.code, "TAPIS_JOBS_INTERNAL_ERROR the request was handled but its answer failed (injected)")
 	}
 	return s.checkAndCopy(ctx, w, in, rec, isAuth, route)
 }
@@ -725,6 +741,16 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request, op string, p
 	default:
 		s.writeEnvelope(w, http.StatusNotImplemented, "error", "tapistest does not emulate "+op, nil)
 	}
+}
+
+// writeError answers operation op with an error envelope in the content
+// type the document declares for it.
+func (s *Server) writeError(w http.ResponseWriter, op string, code int, msg string) {
+	if op == "getJobOutputDownload" || op == "getJobOutputList" {
+		s.writeOutputError(w, op, code, msg)
+		return
+	}
+	s.writeEnvelope(w, code, "error", msg, nil)
 }
 
 // writeOutputError answers an output call with an error envelope. The
