@@ -17,6 +17,7 @@ import (
 
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/internal/pgtest"
+	"github.com/cosmic-horizons/horizons/orchestrator"
 )
 
 // requireServices reports whether a missing live service is a failure.
@@ -680,4 +681,106 @@ func TestEventsRetryFlag(t *testing.T) {
 	}, io.Discard); err == nil {
 		t.Error("a bad HORIZONS_EVENTS_RETRY was accepted")
 	}
+}
+
+// TestOutboxHoldsEventsWhileTheBusIsDown: the Kafka broker goes away while
+// a job runs; its transitions are committed with their events in the
+// outbox, which the forwarder cannot empty. The server is stopped and a new
+// one started on the same data directory with a new broker: the outbox is
+// forwarded there, and the audit consumer ends up with every event of both
+// jobs exactly once.
+func TestOutboxHoldsEventsWhileTheBusIsDown(t *testing.T) {
+	dir := t.TempDir()
+	c1, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	opts := testOptions(30 * time.Millisecond)
+	opts.Logger = quietLog()
+	env := map[string]string{envAdminToken: testAdminToken, envEvents: "kafka://" + strings.Join(c1.ListenAddrs(), ",")}
+	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:0", "-data", dir}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := newServer(context.Background(), cfg, io.Discard, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	owner := "alice"
+	submit := func(s *server, ds string) string {
+		t.Helper()
+		j, _, err := s.orch.Submit(ctx, owner, orchestrator.Spec{Agent: "alphacal", DatasetID: ds, GPUs: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.ID
+	}
+	waitDone := func(s *server, id string) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for {
+			j, err := s.store.GetJob(ctx, id)
+			if err == nil && j.State == orchestrator.StateCompleted {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s not completed: %+v %v", id, j, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	job1 := submit(s1, "bus-up")
+	waitDone(s1, job1)
+	// The audit consumer has job 1's events before the broker (with
+	// everything it held) is destroyed.
+	evs1, err := s1.store.JobEvents(ctx, job1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(waitLimit); ; {
+		n, _ := s1.evs.chain.ReplayRange(ctx, time.Time{}, time.Time{}, job1, func(context.Context, events.Event) error { return nil })
+		if n == len(evs1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit holds %d of job 1's %d events", n, len(evs1))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c1.Close() // the broker goes away
+	job2 := submit(s1, "bus-down")
+	waitDone(s1, job2)
+	pending, err := s1.store.PendingOutbox(ctx, 100)
+	if err != nil || len(pending) == 0 {
+		t.Fatalf("outbox while the bus is down: %d records, %v", len(pending), err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, waitLimit)
+	_ = s1.shutdown(sctx) // closing a Kafka client whose broker is gone may report errors
+	cancel()
+
+	env[envEvents] = kfakeURL(t)
+	ts := startServer(t, dir, env, testOptions(30*time.Millisecond))
+	for _, id := range []string{job1, job2} {
+		want := ts.jobEvents(testAdminToken, id)
+		var recs auditList
+		deadline := time.Now().Add(waitLimit)
+		for {
+			ts.do("GET", "/api/v1/admin/audit?job_id="+id, testAdminToken, nil, nil).decode(t, &recs)
+			if len(recs.Records) >= len(want) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(recs.Records) != len(want) {
+			t.Fatalf("job %s: audit holds %d records, the store %d events", id, len(recs.Records), len(want))
+		}
+		for i, rec := range recs.Records {
+			if rec.Event.ID != want[i].ID {
+				t.Errorf("job %s: audit record %d is %s, want %s", id, i, rec.Event.ID, want[i].ID)
+			}
+		}
+	}
+	t.Logf("%d events waited in the outbox while the broker was down", len(pending))
 }
