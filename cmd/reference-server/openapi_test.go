@@ -188,6 +188,8 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("long reason: field %q", r.apiErr(t).Field)
 	}
 
+	workflowOpenAPICalls(t, c, alice, admin)
+
 	// Streams: the documented refusals, and the first message of an SSE
 	// stream, whose data is a StreamNotice.
 	c.call("GET", "/api/v1/ws", "", nil, nil, 401)

@@ -365,3 +365,57 @@ func TestWorkflowResumesAfterRestart(t *testing.T) {
 		t.Errorf("events after restart %v", types(hist.Events))
 	}
 }
+
+// workflowOpenAPICalls drives every workflow operation of /openapi.json
+// for TestOpenAPI (the clock backend runs the jobs).
+func workflowOpenAPICalls(t *testing.T, c *apiChecker, alice userResponse, admin string) {
+	c.call("GET", "/api/v1/workflows", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/workflows", "", nil, nil, 401)
+	def := map[string]any{"name": "oa-flow", "description": "two steps", "failure_policy": "continue", "inputs": map[string]string{"ds": "VLASS2.1"},
+		"steps": []map[string]any{
+			{"name": "a", "agent": "alphacal", "dataset_id": "${inputs.ds}", "gpus": 1, "params": map[string]any{"iterations": 2}, "outputs": map[string]string{"summary": "summary"}},
+			{"name": "b", "agent": "imaging", "dataset_id": "${inputs.ds}", "depends_on": []string{"a"}, "priority": 3},
+		}}
+	c.call("POST", "/api/v1/workflows", alice.Token, def, nil, 201)
+	c.call("POST", "/api/v1/workflows", alice.Token, def, nil, 409)
+	c.call("POST", "/api/v1/workflows", alice.Token, map[string]any{"name": "oa-bad", "steps": []map[string]any{{"name": "a", "agent": "alphacal", "dataset_id": "x", "depends_on": []string{"a"}}}}, nil, 400)
+	c.call("POST", "/api/v1/workflows", alice.Token, strings.Repeat(" ", maxBodyBytes+1), nil, 413)
+	c.call("POST", "/api/v1/workflows/oa-flow/versions", alice.Token, map[string]any{"steps": []map[string]any{{"name": "only", "agent": "alphacal", "dataset_id": "x"}}}, nil, 201)
+	c.call("POST", "/api/v1/workflows/oa-flow/versions", alice.Token, map[string]any{"steps": []map[string]any{}}, nil, 400)
+	c.call("POST", "/api/v1/workflows/nope/versions", alice.Token, map[string]any{"steps": []map[string]any{{"name": "only", "agent": "alphacal", "dataset_id": "x"}}}, nil, 404)
+	c.call("POST", "/api/v1/workflows/vlass-pipeline/versions", alice.Token, map[string]any{"steps": []map[string]any{{"name": "only", "agent": "alphacal", "dataset_id": "x"}}}, nil, 403)
+	c.call("POST", "/api/v1/workflows/oa-flow/rollback", alice.Token, map[string]any{"version": 1}, nil, 200)
+	c.call("POST", "/api/v1/workflows/oa-flow/rollback", alice.Token, map[string]any{"version": 9}, nil, 400)
+	c.call("POST", "/api/v1/workflows/nope/rollback", alice.Token, map[string]any{"version": 1}, nil, 404)
+	c.call("POST", "/api/v1/workflows/vlass-pipeline/rollback", alice.Token, map[string]any{"version": 1}, nil, 403)
+
+	var run runJSON
+	json.Unmarshal(c.call("POST", "/api/v1/workflow-runs", alice.Token, map[string]any{"workflow": "oa-flow", "version": 1}, map[string]string{"X-Correlation-ID": "oa-wf"}, 201).body, &run)
+	c.call("POST", "/api/v1/workflow-runs", alice.Token, map[string]any{"workflow": "oa-flow", "inputs": map[string]string{"nope": "1"}}, nil, 400)
+	c.call("POST", "/api/v1/workflow-runs", "", map[string]any{"workflow": "oa-flow"}, nil, 401)
+	c.call("POST", "/api/v1/workflow-runs", alice.Token, strings.Repeat(" ", maxBodyBytes+1), nil, 413)
+	c.call("GET", "/api/v1/workflow-runs/"+run.ID, alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/workflow-runs/no-such-run", alice.Token, nil, nil, 404)
+	c.call("GET", "/api/v1/workflow-runs/"+run.ID, "", nil, nil, 401)
+	final := c.ts.waitRun(alice.Token, run.ID, func(x runJSON) bool { return x.State != "RUNNING" })
+	c.call("GET", "/api/v1/workflow-runs/"+run.ID, alice.Token, nil, nil, 200) // all times set
+	if final.State != "COMPLETED" {
+		t.Errorf("oa-flow run ended %s: %s", final.State, final.Error)
+	}
+	c.call("GET", "/api/v1/workflow-runs/"+run.ID+"/events", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/workflow-runs/no-such-run/events", alice.Token, nil, nil, 404)
+	c.call("GET", "/api/v1/workflow-runs/"+run.ID+"/events", "", nil, nil, 401)
+	c.call("GET", "/api/v1/workflow-runs?limit=5", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/workflow-runs?limit=0", alice.Token, nil, nil, 400)
+	c.call("GET", "/api/v1/workflow-runs", "", nil, nil, 401)
+	c.call("POST", "/api/v1/workflow-runs/"+run.ID+"/cancel", alice.Token, nil, nil, 409)
+	var other runJSON
+	json.Unmarshal(c.call("POST", "/api/v1/workflow-runs", admin, map[string]any{"workflow": "oa-flow"}, nil, 201).body, &other)
+	c.call("POST", "/api/v1/workflow-runs/"+other.ID+"/cancel", alice.Token, nil, nil, 404)
+	c.call("POST", "/api/v1/workflow-runs/"+other.ID+"/cancel", admin, map[string]any{"reason": strings.Repeat("r", 300)}, nil, 400)
+	c.call("POST", "/api/v1/workflow-runs/"+other.ID+"/cancel", "", nil, nil, 401)
+	c.call("POST", "/api/v1/workflow-runs/"+other.ID+"/cancel", admin, strings.Repeat(" ", maxBodyBytes+1), nil, 413)
+	c.call("POST", "/api/v1/workflow-runs/"+other.ID+"/cancel", admin, map[string]any{"reason": "enough"}, nil, 200)
+	c.call("POST", "/api/v1/workflows/oa-flow/versions", "", nil, nil, 401)
+	c.call("POST", "/api/v1/workflows/oa-flow/rollback", "", nil, nil, 401)
+}
