@@ -392,4 +392,11 @@ func TestLiveAgentRunner(t *testing.T) {
 	if st.State != backends.TaskFailed || st.ExitCode == nil || *st.ExitCode != 2 || !strings.Contains(st.Message, "no-such-agent") {
 		t.Errorf("unknown agent: %s exit %v %q, want FAILED, exit 2, naming the agent", st.State, st.ExitCode, st.Message)
 	}
+	_, stderr, err := d.Logs(h.ExternalID, 0)
+	if err != nil || !strings.Contains(string(stderr), `field agent is "no-such-agent"`) {
+		t.Errorf("stderr of the failed runner = %q, %v; want its reason", stderr, err)
+	}
+	if _, short, err := d.Logs(h.ExternalID, 10); err != nil || len(short) != 10 || !strings.HasSuffix(string(stderr), string(short)) {
+		t.Errorf("Logs(max 10) = %q, %v; want the last 10 bytes", short, err)
+	}
 }

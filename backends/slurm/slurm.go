@@ -956,6 +956,45 @@ func (d *Driver) ReadResult(jobID string) (json.RawMessage, error) {
 	return b, nil
 }
 
+// Logs returns the last max bytes (0: 64 KiB) of a job's standard output
+// and standard error (WorkDir/horizons-<job id>.out and .err), when
+// WorkDir is visible here. A stream the job has not written is empty.
+func (d *Driver) Logs(jobID string, max int) (stdout, stderr []byte, err error) {
+	if !validJobID(jobID) {
+		return nil, nil, fmt.Errorf("%w: %q is not a Slurm job id", backends.ErrTaskNotFound, jobID)
+	}
+	if max <= 0 {
+		max = 64 << 10
+	}
+	tail := func(name string) ([]byte, error) {
+		f, err := os.Open(path.Join(d.cfg.WorkDir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if off := fi.Size() - int64(max); off > 0 {
+			if _, err := f.Seek(off, io.SeekStart); err != nil {
+				return nil, err
+			}
+		}
+		return io.ReadAll(io.LimitReader(f, int64(max)))
+	}
+	if stdout, err = tail("horizons-" + jobID + ".out"); err != nil {
+		return nil, nil, fmt.Errorf("slurm: logs of job %s: %w", jobID, err)
+	}
+	if stderr, err = tail("horizons-" + jobID + ".err"); err != nil {
+		return nil, nil, fmt.Errorf("slurm: logs of job %s: %w", jobID, err)
+	}
+	return stdout, stderr, nil
+}
+
 var _ backends.Driver = (*Driver)(nil)
 
 // current returns the resolved API version, or "" before detection.
