@@ -29,6 +29,21 @@
 //	                                              retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,retries.audit=10
 //	-stream-conns-per-user HORIZONS_STREAM_CONNS_PER_USER  WebSocket/SSE connections per user (32)
 //	-allowed-origins   HORIZONS_ALLOWED_ORIGINS   extra Origin patterns allowed to open streams
+//	-backend           HORIZONS_BACKEND           compute backend: sim (default), local or slurm (backends.go)
+//	-local-workers     HORIZONS_LOCAL_WORKERS     tasks -backend local runs at once (one per CPU)
+//	-slurm-url         HORIZONS_SLURM_URL         slurmrestd URL; -slurm-user HORIZONS_SLURM_USER the job owner;
+//	                                              the JWT from HORIZONS_SLURM_TOKEN or -slurm-token-file
+//	                                              (HORIZONS_SLURM_TOKEN_FILE, re-read when it changes), never a flag
+//	-slurm-partition   HORIZONS_SLURM_PARTITION   partition (the cluster's default)
+//	-slurm-workdir     HORIZONS_SLURM_WORKDIR     job working directory on the cluster (<data>/slurm-work)
+//	-slurm-runner      HORIZONS_SLURM_RUNNER      agent runner command (horizons-agent run; cmd/horizons-agent)
+//	-slurm-api-version HORIZONS_SLURM_API_VERSION v0.0.38, v0.0.41 or auto (auto)
+//	-slurm-gpus        HORIZONS_SLURM_GPUS        most GPUs per task (0: the most a node of the partition has)
+//
+// With -backend slurm the server checks the settings at start-up and refuses
+// to start when slurmrestd cannot be reached, the token is rejected or the
+// partition does not exist; scripts/slurm-cluster.sh starts a single-node
+// cluster and prints the HORIZONS_SLURM_* variables.
 //
 // The data directory holds jobs.db (jobs, their events and the outbox) and
 // auth.db (users and SHA-256 hashes of their tokens).
