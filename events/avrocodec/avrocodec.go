@@ -48,8 +48,9 @@ const MetaWriterSchema = "avro_schema"
 // Codec encodes job events as Avro. It implements events.Codec and is safe
 // for concurrent use.
 type Codec struct {
-	version string
-	reader  avro.Schema
+	version  string
+	reader   avro.Schema
+	workflow avro.Schema // the WorkflowEvent record of version
 
 	mu       sync.RWMutex
 	writers  map[string]avro.Schema
@@ -68,9 +69,19 @@ func New() (*Codec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("avrocodec: parse %s: %w", name, err)
 	}
+	wname := "schemas/workflow-" + events.SchemaVersion + ".avsc"
+	wraw, err := schemaFS.ReadFile(wname)
+	if err != nil {
+		return nil, fmt.Errorf("avrocodec: no workflow schema for version %s: %w", events.SchemaVersion, err)
+	}
+	ws, err := avro.ParseBytes(wraw)
+	if err != nil {
+		return nil, fmt.Errorf("avrocodec: parse %s: %w", wname, err)
+	}
 	return &Codec{
 		version:  events.SchemaVersion,
 		reader:   s,
+		workflow: ws,
 		writers:  map[string]avro.Schema{events.SchemaVersion: s},
 		resolved: map[string]avro.Schema{},
 	}, nil
@@ -136,9 +147,107 @@ type jobData struct {
 	NextAttemptAt string  `avro:"next_attempt_at"`
 }
 
-// Marshal implements events.Codec. Only job.* events have an Avro schema;
-// other types fail with an error wrapping events.ErrUnknownType.
+// workflowTypes are the workflow run events, encoded as WorkflowEvent.
+var workflowTypes = map[events.Type]bool{
+	events.WorkflowSubmitted: true, events.WorkflowStepStarted: true, events.WorkflowStepCompleted: true,
+	events.WorkflowCompleted: true, events.WorkflowFailed: true, events.WorkflowCancelled: true,
+}
+
+// workflowPrefix prefixes the MetaWriterSchema of WorkflowEvent messages.
+const workflowPrefix = "workflow-"
+
+type wfRecord struct {
+	ID            string       `avro:"id"`
+	Type          string       `avro:"type"`
+	Source        string       `avro:"source"`
+	Subject       string       `avro:"subject"`
+	Time          string       `avro:"time"`
+	SchemaVersion string       `avro:"schema_version"`
+	CorrelationID string       `avro:"correlation_id"`
+	Sequence      int64        `avro:"sequence"`
+	Data          workflowData `avro:"data"`
+}
+
+type workflowData struct {
+	RunID     string  `avro:"run_id"`
+	Workflow  string  `avro:"workflow"`
+	Version   int     `avro:"version"`
+	Owner     string  `avro:"owner"`
+	State     string  `avro:"state"`
+	Step      string  `avro:"step"`
+	StepState string  `avro:"step_state"`
+	StepJobID string  `avro:"step_job_id"`
+	Reason    string  `avro:"reason"`
+	Error     string  `avro:"error"`
+	Outputs   *string `avro:"outputs"`
+}
+
+func (c *Codec) marshalWorkflow(e events.Event) (*message.Message, error) {
+	var d events.WorkflowData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return nil, fmt.Errorf("%w: data of %s event %s: %v", events.ErrInvalidEvent, e.Type, e.ID, err)
+	}
+	r := wfRecord{
+		ID: e.ID, Type: string(e.Type), Source: e.Source, Subject: e.Subject,
+		Time: e.Time.Format(time.RFC3339Nano), SchemaVersion: e.SchemaVersion,
+		CorrelationID: e.CorrelationID, Sequence: e.Sequence,
+		Data: workflowData{
+			RunID: d.RunID, Workflow: d.Workflow, Version: d.Version, Owner: d.Owner, State: d.State,
+			Step: d.Step, StepState: d.StepState, StepJobID: d.StepJobID, Reason: d.Reason, Error: d.Error,
+		},
+	}
+	if len(d.Outputs) > 0 {
+		s := string(d.Outputs)
+		r.Data.Outputs = &s
+	}
+	payload, err := avro.Marshal(c.workflow, r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Avro encoding of %s event %s: %v", events.ErrInvalidEvent, e.Type, e.ID, err)
+	}
+	msg := message.NewMessage(e.ID, payload)
+	events.SetMetadata(msg.Metadata, e)
+	msg.Metadata.Set(events.MetaContentType, ContentType)
+	msg.Metadata.Set(MetaWriterSchema, workflowPrefix+c.version)
+	return msg, nil
+}
+
+func (c *Codec) unmarshalWorkflow(msg *message.Message) (events.Event, error) {
+	var r wfRecord
+	if err := avro.Unmarshal(c.workflow, msg.Payload, &r); err != nil {
+		return events.Event{}, fmt.Errorf("%w: message %s: %v", events.ErrDecode, msg.UUID, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, r.Time)
+	if err != nil {
+		return events.Event{}, fmt.Errorf("%w: message %s: field time %q: %v", events.ErrDecode, msg.UUID, r.Time, err)
+	}
+	if r.ID == "" {
+		return events.Event{}, fmt.Errorf("%w: message %s: envelope has no id", events.ErrDecode, msg.UUID)
+	}
+	d := events.WorkflowData{
+		RunID: r.Data.RunID, Workflow: r.Data.Workflow, Version: r.Data.Version, Owner: r.Data.Owner,
+		State: r.Data.State, Step: r.Data.Step, StepState: r.Data.StepState, StepJobID: r.Data.StepJobID,
+		Reason: r.Data.Reason, Error: r.Data.Error,
+	}
+	if r.Data.Outputs != nil {
+		d.Outputs = json.RawMessage(*r.Data.Outputs)
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return events.Event{}, fmt.Errorf("%w: message %s: outputs are not JSON: %v", events.ErrDecode, msg.UUID, err)
+	}
+	return events.Event{
+		ID: r.ID, Type: events.Type(r.Type), Source: r.Source, Subject: r.Subject, Time: t,
+		SchemaVersion: r.SchemaVersion, CorrelationID: r.CorrelationID, Sequence: r.Sequence, Data: data,
+	}, nil
+}
+
+// Marshal implements events.Codec. job.* events are JobEvent records and
+// the workflow.* events of the catalogue WorkflowEvent records; other types
+// fail with an error wrapping events.ErrUnknownType.
 func (c *Codec) Marshal(e events.Event) (*message.Message, error) {
+	if workflowTypes[e.Type] {
+		return c.marshalWorkflow(e)
+	}
 	if !strings.HasPrefix(string(e.Type), "job.") {
 		return nil, fmt.Errorf("%w: no Avro schema for type %q (event %s)", events.ErrUnknownType, e.Type, e.ID)
 	}
@@ -175,6 +284,13 @@ func (c *Codec) Marshal(e events.Event) (*message.Message, error) {
 // Unmarshal implements events.Codec. It resolves a message written with
 // another registered schema version against the codec's own.
 func (c *Codec) Unmarshal(msg *message.Message) (events.Event, error) {
+	if v := msg.Metadata.Get(MetaWriterSchema); strings.HasPrefix(v, workflowPrefix) {
+		if v != workflowPrefix+c.version {
+			return events.Event{}, fmt.Errorf("%w: message %s: unknown Avro writer schema %q (workflow events: %s)",
+				events.ErrDecode, msg.UUID, v, workflowPrefix+c.version)
+		}
+		return c.unmarshalWorkflow(msg)
+	}
 	schema := c.reader
 	if v := msg.Metadata.Get(MetaWriterSchema); v != "" && v != c.version {
 		c.mu.RLock()

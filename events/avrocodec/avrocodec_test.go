@@ -193,3 +193,66 @@ func TestBusRefusesInvalidBeforeAvro(t *testing.T) {
 		t.Fatalf("Publish = %v, want ErrInvalidEvent naming data.owner", err)
 	}
 }
+
+func TestRoundTripEveryWorkflowType(t *testing.T) {
+	c := newCodec(t)
+	cat := events.DefaultCatalogue()
+	states := map[events.Type]string{
+		events.WorkflowSubmitted: "RUNNING", events.WorkflowStepStarted: "RUNNING", events.WorkflowStepCompleted: "RUNNING",
+		events.WorkflowCompleted: "COMPLETED", events.WorkflowFailed: "FAILED", events.WorkflowCancelled: "CANCELLED",
+	}
+	for typ, state := range states {
+		d := events.WorkflowData{RunID: "run-1", Workflow: "vlass-pipeline", Version: 2, Owner: "alice", State: state}
+		switch typ {
+		case events.WorkflowStepStarted:
+			d.Step, d.StepState, d.StepJobID = "image", "RUNNING", "job-9"
+		case events.WorkflowStepCompleted:
+			d.Step, d.StepState, d.StepJobID = "image", "COMPLETED", "job-9"
+			d.Outputs = json.RawMessage(`{"image":"vlass/T01"}`)
+		case events.WorkflowFailed:
+			d.Error = "step image failed"
+		case events.WorkflowCancelled:
+			d.Reason = "cancelled by alice"
+		}
+		e, err := events.New(typ, "run-1", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.CorrelationID, e.Sequence = "corr-wf", 3
+		e.Time = time.Date(2026, 5, 4, 3, 2, 1, 5, time.FixedZone("", 2*3600))
+		if err := cat.Validate(e); err != nil {
+			t.Fatalf("%s: test event invalid: %v", typ, err)
+		}
+		msg, err := c.Marshal(e)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if msg.Metadata.Get(avrocodec.MetaWriterSchema) != "workflow-"+events.SchemaVersion || json.Valid(msg.Payload) {
+			t.Errorf("%s: writer schema %q", typ, msg.Metadata.Get(avrocodec.MetaWriterSchema))
+		}
+		wire := message.NewMessage(msg.UUID, append([]byte(nil), msg.Payload...))
+		for k, v := range msg.Metadata {
+			wire.Metadata.Set(k, v)
+		}
+		got, err := c.Unmarshal(wire)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if got.ID != e.ID || got.Type != e.Type || got.Subject != "run-1" || got.CorrelationID != "corr-wf" || got.Sequence != 3 || !got.Time.Equal(e.Time) {
+			t.Errorf("%s: envelope %+v", typ, got)
+		}
+		var want, have map[string]any
+		_ = json.Unmarshal(e.Data, &want)
+		_ = json.Unmarshal(got.Data, &have)
+		wj, _ := json.Marshal(want)
+		hj, _ := json.Marshal(have)
+		if string(wj) != string(hj) {
+			t.Errorf("%s: data\n got %s\nwant %s", typ, hj, wj)
+		}
+	}
+	bad := message.NewMessage("m", []byte{0})
+	bad.Metadata.Set(avrocodec.MetaWriterSchema, "workflow-0.1")
+	if _, err := c.Unmarshal(bad); !errors.Is(err, events.ErrDecode) || !strings.Contains(err.Error(), "workflow-0.1") {
+		t.Errorf("unknown workflow writer schema: %v", err)
+	}
+}
