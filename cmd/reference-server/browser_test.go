@@ -114,6 +114,16 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
+		sctx, scancel := context.WithTimeout(bctx, 30*time.Second)
+		defer scancel()
+		for i, step := range steps {
+			if err := chromedp.Do(sctx, step); err != nil {
+				page, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`[document.getElementById("err").textContent, ...[...document.querySelectorAll("input")].map(i => i.id + "=" + i.value), ...[...document.querySelectorAll("small.msg, .note")].map(m => m.textContent)].join(" | ")`))
+				t.Fatalf("%s, step %d: %v\npage:\n%s\nserver logs:\n%s", what, i+1, err, page, tail(ts.logs.String(), 1500))
+			}
+		}
+	}
+	_ = func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		if err := chromedp.Do(bctx, steps...); err != nil {
 			t.Fatalf("%s: %v\nserver logs:\n%s", what, err, tail(ts.logs.String(), 3000))
 		}
@@ -144,6 +154,11 @@ func TestBrowserDashboard(t *testing.T) {
 		return v.Value
 	}
 
+	// The first call starts the browser, which lives as long as that
+	// call's context: bctx, not a step's shorter one.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	do("load the dashboard and connect",
 		chromedp.Navigate(ts.base+"/"),
 		chromedp.WaitVisible(css("#token")),
@@ -213,6 +228,31 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	if outputs, markers := text("#outputs"), eval(`document.querySelectorAll("#job-sky .sky-marker").length`); !strings.Contains(outputs, "src-2") || markers != 4.0 {
 		t.Fatalf("outputs %q, %v markers; want the result and its 4 positions", outputs, markers)
+	}
+
+	// Pin a note to a detection by clicking its marker, then save a
+	// snapshot of the plot.
+	do("annotate and snapshot",
+		// The plot is redrawn once the annotations have loaded.
+		chromedp.WaitVisible(css(`#annotations li`)),
+		chromedp.Click(css(`#job-sky circle.sky-marker:nth-of-type(3)`)),
+		chromedp.SendKeys(css("#note-text"), "possible lobe"),
+		chromedp.Click(css("#note-add")),
+		chromedp.WaitVisible(css(`#annotations li[data-note]`)),
+		chromedp.WaitVisible(css(`#job-sky .sky-marker.annotated`)),
+		chromedp.Click(css("#snap")),
+		chromedp.WaitVisible(css(`#snapshots li[data-snapshot] img`)),
+		shot("annotated"),
+	)
+	var notes annotationList
+	ts.do("GET", "/api/v1/jobs/"+jobID+"/annotations", alice.Token, nil, nil).decode(t, &notes)
+	if len(notes.Annotations) != 1 || notes.Annotations[0].Text != "possible lobe" || notes.Annotations[0].Author != "alice" || notes.Annotations[0].Detection == "" {
+		t.Fatalf("annotations after the form: %+v", notes)
+	}
+	var snaps snapshotList
+	ts.do("GET", "/api/v1/jobs/"+jobID+"/snapshots", alice.Token, nil, nil).decode(t, &snaps)
+	if len(snaps.Snapshots) != 1 || snaps.Snapshots[0].Width != 1200 || snaps.Snapshots[0].Height != 600 {
+		t.Fatalf("snapshots after the button: %+v", snaps)
 	}
 
 	do("sky view falls back to its own plot",

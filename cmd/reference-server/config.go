@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cosmic-horizons/horizons/events"
 )
@@ -91,6 +92,8 @@ type config struct {
 	// AladinURL is where the dashboard loads Aladin Lite from; SkySurvey
 	// the HiPS survey id it shows.
 	AladinURL, SkySurvey string
+	// SnapshotRetention is how long sky view snapshots are kept.
+	SnapshotRetention time.Duration
 	// AllowedOrigins are extra Origin patterns (besides the server's own
 	// host) allowed to open streams.
 	AllowedOrigins []string
@@ -139,6 +142,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	errs = append(errs, err)
 	conns, err := parseCount(envStreamConns, env(envStreamConns, strconv.Itoa(defaultConnsPerUser)), 1, 1<<20)
 	errs = append(errs, err)
+	retentionStr := env(envSnapshotRetention, defaultSnapshotRetention.String())
+	retention, err := time.ParseDuration(retentionStr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s = %q: not a duration such as 720h", envSnapshotRetention, retentionStr))
+	}
 	levelStr := env(envLogLevel, defaultLogLevel)
 	_, err = parseLevel(envLogLevel, levelStr)
 	errs = append(errs, err)
@@ -166,6 +174,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	failFlag := fs.String("sim-failure-rate", strconv.FormatFloat(fail, 'g', -1, 64), "probability 0-1 that a simulated task fails (env "+envSimFailRate+")")
 	fs.IntVar(&cfg.StreamConnsPerUser, "stream-conns-per-user", conns, "WebSocket and SSE connections one user may hold open (env "+envStreamConns+")")
 	fs.StringVar(&cfg.AladinURL, "aladin-url", env(envAladinURL, defaultAladinURL), "URL the dashboard loads Aladin Lite from at run time; the sky view falls back to its own plot when it cannot load (env "+envAladinURL+")")
+	fs.DurationVar(&cfg.SnapshotRetention, "snapshot-retention", retention, "how long sky view snapshots are kept (env "+envSnapshotRetention+")")
 	fs.StringVar(&cfg.SkySurvey, "sky-survey", env(envSkySurvey, defaultSkySurvey), "HiPS survey id of the sky view (env "+envSkySurvey+")")
 	originsFlag := fs.String("allowed-origins", env(envOrigins, ""), "comma-separated Origin patterns, besides the server's own host, allowed to open streams (env "+envOrigins+")")
 	levelFlag := fs.String("log-level", levelStr, "log level: debug, info, warn or error (env "+envLogLevel+")")

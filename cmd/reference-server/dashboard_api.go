@@ -83,6 +83,9 @@ func checkSkyConfig(cfg config) error {
 			return fmt.Errorf("-aladin-url = %q: want an http or https URL, or empty", cfg.AladinURL)
 		}
 	}
+	if cfg.SnapshotRetention < time.Minute {
+		return fmt.Errorf("-snapshot-retention = %s: want at least 1m", cfg.SnapshotRetention)
+	}
 	if strings.TrimSpace(cfg.SkySurvey) == "" || strings.ContainsAny(cfg.SkySurvey, " \t\r\n\"'<>") {
 		return fmt.Errorf("-sky-survey = %q: want a HiPS id such as %s", cfg.SkySurvey, defaultSkySurvey)
 	}

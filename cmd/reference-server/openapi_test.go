@@ -52,6 +52,9 @@ func newAPIChecker(t *testing.T, ts *testServer) *apiChecker {
 	if openapi3filter.RegisteredBodyDecoder("text/event-stream") == nil {
 		openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	}
+	if openapi3filter.RegisteredBodyDecoder("image/png") == nil {
+		openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
+	}
 	return &apiChecker{t: t, ts: ts, doc: doc, router: router, seen: map[string]bool{}}
 }
 
@@ -65,6 +68,8 @@ func (c *apiChecker) call(method, path, token string, body any, hdr map[string]s
 		switch b := body.(type) {
 		case string:
 			raw = []byte(b)
+		case []byte:
+			raw = b
 		default:
 			var err error
 			if raw, err = json.Marshal(b); err != nil {
@@ -189,6 +194,26 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	workflowOpenAPICalls(t, c, alice, admin)
+
+	// Sky view: annotations and snapshots of alice's job.
+	var note annotation
+	json.Unmarshal(c.call("POST", "/api/v1/jobs/"+job.ID+"/annotations", admin, map[string]any{"ra_deg": 150.1, "dec_deg": 2.2, "text": "check this", "detection": "src-1"}, nil, 201).body, &note)
+	c.call("POST", "/api/v1/jobs/"+job.ID+"/annotations", alice.Token, map[string]any{"ra_deg": 360, "dec_deg": 2.2, "text": "x"}, nil, 400)
+	c.call("POST", "/api/v1/jobs/no-such-job/annotations", alice.Token, map[string]any{"ra_deg": 1, "dec_deg": 2, "text": "x"}, nil, 404)
+	c.call("GET", "/api/v1/jobs/"+job.ID+"/annotations", alice.Token, nil, nil, 200)
+	c.call("DELETE", "/api/v1/annotations/"+note.ID, alice.Token, nil, nil, 403)
+	c.call("DELETE", "/api/v1/annotations/"+note.ID, admin, nil, nil, 204)
+	c.call("DELETE", "/api/v1/annotations/"+note.ID, admin, nil, nil, 404)
+	pngHdr := map[string]string{"Content-Type": "image/png"}
+	var snap snapshot
+	json.Unmarshal(c.call("POST", "/api/v1/jobs/"+job.ID+"/snapshots", alice.Token, testPNG(t, 40, 20), pngHdr, 201).body, &snap)
+	c.call("POST", "/api/v1/jobs/"+job.ID+"/snapshots", alice.Token, []byte("GIF89a not a png"), pngHdr, 400)
+	c.call("POST", "/api/v1/jobs/"+job.ID+"/snapshots", alice.Token, testPNG(t, 4, 4), map[string]string{"Content-Type": "image/gif"}, 415)
+	c.call("POST", "/api/v1/jobs/"+job.ID+"/snapshots", alice.Token, make([]byte, maxSnapshotBytes+1), pngHdr, 413)
+	c.call("POST", "/api/v1/jobs/no-such-job/snapshots", alice.Token, testPNG(t, 4, 4), pngHdr, 404)
+	c.call("GET", "/api/v1/jobs/"+job.ID+"/snapshots", alice.Token, nil, nil, 200)
+	c.call("GET", snap.URL, alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/snapshots/nope", alice.Token, nil, nil, 404)
 
 	// Streams: the documented refusals, and the first message of an SSE
 	// stream, whose data is a StreamNotice.

@@ -41,6 +41,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /api/v1/dashboard/config", s.handleDashboardConfig)
 	mux.HandleFunc("GET /api/v1/cluster/usage", s.authed(false, s.handleClusterUsage))
+	s.skyRoutes(mux)
 
 	static, _ := fs.Sub(dashboardFS, "dashboard")
 	mux.Handle("GET /{$}", http.FileServerFS(static))

@@ -60,6 +60,7 @@ type server struct {
 	orch     *orchestrator.Orchestrator
 	wf       *workflowSystem
 	hub      *hub
+	sky      *skyStore // annotations and snapshots of the sky view
 	metrics  *metrics
 	http     *http.Server
 	ln       net.Listener
@@ -104,6 +105,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	}
 
 	if s.auth, err = openAuthStore(ctx, filepath.Join(cfg.DataDir, authDBFile)); err != nil {
+		return nil, err
+	}
+	if s.sky, err = openSkyStore(ctx, filepath.Join(cfg.DataDir, skyDBFile), cfg.SnapshotRetention); err != nil {
 		return nil, err
 	}
 	generated, err := s.auth.bootstrapAdmin(ctx, cfg.AdminToken)
@@ -246,6 +250,11 @@ func (s *server) closeResources(ctx context.Context) error {
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close job store: %w", err))
+		}
+	}
+	if s.sky != nil {
+		if err := s.sky.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close sky store: %w", err))
 		}
 	}
 	if s.auth != nil {

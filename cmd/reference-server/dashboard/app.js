@@ -232,6 +232,7 @@ async function showJob(id) {
   $("timeline").replaceChildren();
   $("outputs").textContent = "(none yet)";
   $("job-sky").replaceChildren();
+  state.notes = [];
   const [j, evs] = await Promise.all([api("GET", "/api/v1/jobs/" + encodeURIComponent(id)), api("GET", "/api/v1/jobs/" + encodeURIComponent(id) + "/events")]);
   const cur = Object.assign(state.jobs.get(id) || {}, j);
   for (const ev of evs.events) {
@@ -241,17 +242,92 @@ async function showJob(id) {
   state.jobs.set(id, cur);
   renderDetail(cur);
   loadAnnotations(id);
+  loadSnapshots(id);
 }
 
 async function loadAnnotations(id) {
   const ul = $("annotations");
   ul.replaceChildren();
+  state.notes = [];
   try {
     const a = await api("GET", "/api/v1/jobs/" + encodeURIComponent(id) + "/annotations");
-    for (const n of a.annotations || []) ul.append(el("li", { text: n.ra_deg.toFixed(4) + ", " + n.dec_deg.toFixed(4) + ": " + n.text + " (" + n.author + ")" }));
+    state.notes = a.annotations || [];
+    for (const n of state.notes) {
+      ul.append(el("li", { "data-note": n.id }, n.ra_deg.toFixed(5) + ", " + n.dec_deg.toFixed(5) + (n.detection ? " [" + n.detection + "]" : "") + ": " + n.text + " (" + n.author + ")"));
+    }
     if (!ul.children.length) ul.append(el("li", { class: "note", text: "no annotations" }));
   } catch (e) { ul.append(el("li", { class: "note", text: e.status === 404 ? "annotations are not available on this server" : e.message })); }
+  const j = state.jobs.get(id);
+  if (j && j._result) drawSky($("job-sky"), positionsOf(id, j._result), false);
 }
+
+function noteMsg(field, text) {
+  for (const m of document.querySelectorAll("#note-form .msg")) if (m.dataset.for === field) m.textContent = text;
+}
+
+$("note-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  for (const m of document.querySelectorAll("#note-form .msg")) m.textContent = "";
+  const ra = Number($("note-ra").value), dec = Number($("note-dec").value), text = $("note-text").value.trim();
+  let ok = true;
+  if ($("note-ra").value === "" || !(ra >= 0 && ra < 360)) { noteMsg("ra_deg", "RA must be 0 to 360 degrees"); ok = false; }
+  if ($("note-dec").value === "" || !(dec >= -90 && dec <= 90)) { noteMsg("dec_deg", "Dec must be -90 to 90 degrees"); ok = false; }
+  if (!text) { noteMsg("text", "write a note"); ok = false; }
+  if (!ok) return;
+  try {
+    await api("POST", "/api/v1/jobs/" + encodeURIComponent(state.detail) + "/annotations", { ra_deg: ra, dec_deg: dec, detection: $("note-det").value.trim(), text });
+    $("note-text").value = "";
+    await loadAnnotations(state.detail);
+  } catch (e) { noteMsg(e.field || "text", e.detail || e.message); }
+};
+
+// pick fills the note form from a clicked marker.
+function pick(p) {
+  $("note-ra").value = p.ra.toFixed(6);
+  $("note-dec").value = p.dec.toFixed(6);
+  $("note-det").value = p.kind === "annotation" ? "" : p.name || "";
+  $("note-text").focus();
+}
+
+async function loadSnapshots(id) {
+  const ul = $("snapshots");
+  ul.replaceChildren();
+  try {
+    const l = await api("GET", "/api/v1/jobs/" + encodeURIComponent(id) + "/snapshots");
+    for (const sn of l.snapshots) {
+      const res = await fetch(sn.url, { headers: { "Authorization": "Bearer " + token() } });
+      const img = el("img", { alt: "snapshot " + sn.id, src: URL.createObjectURL(await res.blob()) });
+      ul.append(el("li", { "data-snapshot": sn.id }, img, fmtTime(sn.created_at) + " by " + sn.author + ", " + sn.width + "x" + sn.height + ", kept until " + fmtTime(sn.expires_at)));
+    }
+  } catch (e) { ul.append(el("li", { class: "note", text: e.status === 404 ? "snapshots are not available on this server" : e.message })); }
+}
+
+// snapshot renders the job's sky plot to a PNG and saves it with the job.
+$("snap").onclick = async () => {
+  $("snap-msg").textContent = "";
+  const svg = $("job-sky").querySelector("svg");
+  if (!svg) { $("snap-msg").textContent = "nothing to save yet"; return; }
+  try {
+    const clone = svg.cloneNode(true);
+    clone.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+    clone.setAttribute("width", "1200"); clone.setAttribute("height", "600");
+    const style = el("style", { text: "rect{fill:#0b1020} text{fill:#aab;font:10px sans-serif} .sky-marker{fill:none;stroke:#ffcc33;stroke-width:1.5} .sky-marker.transient{stroke:#ff5f56} .sky-marker.annotated{stroke:#5fd7ff}" });
+    clone.prepend(style);
+    const url = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(new XMLSerializer().serializeToString(clone));
+    const img = new Image();
+    await new Promise((ok, bad) => { img.onload = ok; img.onerror = () => bad(new Error("cannot render the plot")); img.src = url; });
+    const cv = el("canvas", { width: "1200", height: "600" });
+    const g = cv.getContext("2d");
+    g.fillStyle = "#0b1020"; g.fillRect(0, 0, 1200, 600);
+    g.drawImage(img, 0, 0, 1200, 600);
+    const blob = await new Promise((ok) => cv.toBlob(ok, "image/png"));
+    const res = await fetch("/api/v1/jobs/" + encodeURIComponent(state.detail) + "/snapshots", { method: "POST", headers: { "Authorization": "Bearer " + token(), "Content-Type": "image/png" }, body: blob });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(res.status + " " + ((data.error || {}).message || res.statusText));
+    $("snap-msg").textContent = "saved " + data.width + "x" + data.height + " (" + data.bytes + " bytes)";
+    await loadSnapshots(state.detail);
+  } catch (e) { $("snap-msg").textContent = e.message; }
+};
 
 // ---- sky -------------------------------------------------------------------------
 
@@ -305,7 +381,9 @@ async function drawSky(box, pts, useAladin) {
       $("sky-note").textContent = e.message + "; showing the dashboard's own plot of the same " + pts.length + " positions.";
     }
   }
-  box.replaceChildren(skySVG(pts));
+  // On the job's own plot, its annotations are markers too.
+  const notes = box.id === "job-sky" ? (state.notes || []).map((n) => ({ job: n.job_id, kind: "annotation", ra: n.ra_deg, dec: n.dec_deg, name: n.text })) : [];
+  box.replaceChildren(skySVG(pts.concat(notes)));
 }
 
 // skySVG plots positions in a box around them: RA grows to the left, as
@@ -329,7 +407,8 @@ function skySVG(pts) {
   add("text", { x: 2, y: 30 }, de1.toFixed(2) + "°");
   add("text", { x: 2, y: 280 }, de0.toFixed(2) + "°");
   for (const p of pts) {
-    const c = add("circle", { cx: x(p.ra).toFixed(1), cy: y(p.dec).toFixed(1), r: 5, class: "sky-marker " + (/transient/i.test(p.kind) ? "transient" : "") });
+    const c = add("circle", { cx: x(p.ra).toFixed(1), cy: y(p.dec).toFixed(1), r: 5, class: "sky-marker " + (p.kind === "annotation" ? "annotated" : /transient/i.test(p.kind) ? "transient" : "") });
+    c.addEventListener("click", () => pick(p));
     const t = document.createElementNS(NS, "title");
     t.textContent = (p.name ? p.name + " " : "") + "(" + p.kind + ") RA " + p.ra.toFixed(5) + " Dec " + p.dec.toFixed(5);
     c.append(t);
