@@ -66,12 +66,12 @@ func TestSkyAnnotationsAndSnapshots(t *testing.T) {
 		}
 	}
 	for body, field := range map[string]string{
-		`{"dec_deg": 1, "text": "x"}`:                      "ra_deg",
-		`{"ra_deg": -1, "dec_deg": 1, "text": "x"}`:        "ra_deg",
-		`{"ra_deg": 1, "dec_deg": 91, "text": "x"}`:        "dec_deg",
-		`{"ra_deg": 1, "text": "x"}`:                       "dec_deg",
-		`{"ra_deg": 1, "dec_deg": 1, "text": "   "}`:       "text",
-		`{"ra_deg": 1, "dec_deg": 1, "text": "x", "z": 1}`: "z",
+		`{"dec_deg": 1, "text": "x"}`:                                                             "ra_deg",
+		`{"ra_deg": -1, "dec_deg": 1, "text": "x"}`:                                               "ra_deg",
+		`{"ra_deg": 1, "dec_deg": 91, "text": "x"}`:                                               "dec_deg",
+		`{"ra_deg": 1, "text": "x"}`:                                                              "dec_deg",
+		`{"ra_deg": 1, "dec_deg": 1, "text": "   "}`:                                              "text",
+		`{"ra_deg": 1, "dec_deg": 1, "text": "x", "z": 1}`:                                        "z",
 		`{"ra_deg": 1, "dec_deg": 1, "text": "` + strings.Repeat("é", maxAnnotationText+1) + `"}`: "text",
 	} {
 		r := ts.do("POST", "/api/v1/jobs/"+j.ID+"/annotations", alice.Token, body, nil)
