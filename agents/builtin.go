@@ -47,7 +47,7 @@ func ImageReconstruction() Descriptor {
 		Params: []Param{
 			{Name: "image_size", Type: Integer, Default: int64(256), Min: f64(32), Max: f64(16384), PowerOfTwo: true, Description: "image side in pixels"},
 			{Name: "cell_arcsec", Type: Number, Default: 1.0, Min: f64(0.01), Max: f64(60), Description: "pixel size in arcseconds (VLASS QL: 1.0)"},
-			{Name: "deconvolver", Type: String, Default: "auto", Enum: []string{"auto", "hogbom", "cotton-schwab", "clark", "multiscale", "none"}, Description: "CLEAN algorithm; auto chooses from the data"},
+			{Name: "deconvolver", Type: String, Default: "auto", Enum: []string{"auto", "hogbom", "cotton-schwab", "clark", "multiscale", "mtmfs", "none"}, Description: "CLEAN algorithm; auto chooses from the data"},
 			{Name: "niter", Type: Integer, Default: int64(1000), Min: f64(0), Max: f64(1000000), Description: "maximum minor-cycle iterations"},
 			{Name: "gain", Type: Number, Default: 0.1, Min: f64(0.001), Max: f64(1), Description: "loop gain"},
 			{Name: "mgain", Type: Number, Default: 0.8, Min: f64(0.05), Max: f64(0.99), Description: "major-cycle gain for Cotton-Schwab"},

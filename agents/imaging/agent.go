@@ -134,6 +134,9 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 	case DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvNone:
 		cfg.Deconvolver = p.Deconvolver
 		choice = Choice{Deconvolver: p.Deconvolver, Recommended: p.Deconvolver, Reason: "deconvolver " + p.Deconvolver + " requested"}
+	case DeconvMTMFS:
+		cfg.Deconvolver = DeconvMTMFS
+		choice = Choice{Deconvolver: DeconvMTMFS, Recommended: DeconvMTMFS, Reason: "deconvolver mtmfs (nterms 2) requested"}
 	case DeconvMultiscale:
 		cfg.Deconvolver = DeconvMultiscale
 		choice = Choice{Deconvolver: DeconvMultiscale, Recommended: DeconvMultiscale, Reason: "deconvolver multiscale requested"}
@@ -143,7 +146,7 @@ func Run(ctx context.Context, in agents.Input, progress agents.ProgressFunc) (ag
 				Reason: fmt.Sprintf("deconvolver multiscale requested but it runs up to image_size %d (got %d); ran cotton-schwab, the nearest implemented algorithm", MaxMultiscaleSize, p.ImageSize)}
 		}
 	default:
-		return agents.Output{}, &agents.ParamError{Agent: agents.NameImageReconstruction, Field: "deconvolver", Value: p.Deconvolver, Msg: "must be auto, hogbom, cotton-schwab, clark, multiscale or none"}
+		return agents.Output{}, &agents.ParamError{Agent: agents.NameImageReconstruction, Field: "deconvolver", Value: p.Deconvolver, Msg: "must be auto, hogbom, cotton-schwab, clark, multiscale, mtmfs or none"}
 	}
 	var present map[string]json.RawMessage
 	_ = json.Unmarshal(in.Params, &present)

@@ -23,11 +23,11 @@ type Features struct {
 // Choice is the outcome of [Choose].
 type Choice struct {
 	// Deconvolver is the algorithm this package will run (hogbom,
-	// cotton-schwab, clark or multiscale).
+	// cotton-schwab, clark, multiscale or mtmfs).
 	Deconvolver string `json:"deconvolver"`
 	// Recommended is the algorithm the rules recommend; it differs from
-	// Deconvolver when the recommended one is not implemented here (mtmfs)
-	// or not for this image size (multiscale above MaxMultiscaleSize); the
+	// Deconvolver when the recommended one is not run for this image size
+	// (multiscale above MaxMultiscaleSize, mtmfs above MaxMTMFSSize); the
 	// Reason then names the fallback.
 	Recommended string `json:"recommended"`
 	// MGain is the major-cycle gain to use with cotton-schwab.
@@ -54,6 +54,9 @@ const (
 	// MaxMultiscaleSize is the largest image side multiscale CLEAN runs
 	// at (its smoothed PSFs take 6 × (2n)² values).
 	MaxMultiscaleSize = 1024
+	// MaxMTMFSSize is the largest image side auto selection runs mtmfs
+	// at (its minor cycle does four PSF subtractions per iteration).
+	MaxMTMFSSize = 1024
 )
 
 // Choose selects a deconvolver by explicit rules, first match wins:
@@ -64,15 +67,14 @@ const (
 //  2. PSF sidelobes > 0.2 → cotton-schwab with mgain 0.8 (WSClean);
 //  3. image side > 2048 → clark (minor cycles on a pixel list with a PSF
 //     patch, residuals recomputed from the visibilities each major cycle);
-//  4. fractional bandwidth > 10 % → mtmfs (nterms 2) is recommended but
-//     not implemented: this imager is single-term MFS, so it falls back to
-//     cotton-schwab, whose major cycles subtract the model channel by
-//     channel, and the reason says so;
+//  4. fractional bandwidth > 10 % → mtmfs with nterms 2 (spectral index
+//     per component, inside Cotton–Schwab major cycles); above
+//     MaxMTMFSSize pixels it falls back to cotton-schwab and says so;
 //  5. otherwise → hogbom: compact sources, a clean PSF, narrow band.
 func Choose(f Features) Choice {
 	var notes []string
 	if f.FractionalBandwidth > WideBandFraction {
-		notes = append(notes, fmt.Sprintf("fractional bandwidth %.2f > %.2f: mtmfs with nterms 2 would model spectral index (not implemented; single-term MFS used)", f.FractionalBandwidth, WideBandFraction))
+		notes = append(notes, fmt.Sprintf("fractional bandwidth %.2f > %.2f: mtmfs with nterms 2 models spectral index (run up to %d pixels)", f.FractionalBandwidth, WideBandFraction, MaxMTMFSSize))
 	}
 	if f.MaxSidelobe > HighSidelobe {
 		notes = append(notes, fmt.Sprintf("PSF sidelobe %.2f > %.2f", f.MaxSidelobe, HighSidelobe))
@@ -90,9 +92,12 @@ func Choose(f Features) Choice {
 	case f.ImageSize > LargeImage:
 		return Choice{Deconvolver: DeconvClark, Recommended: DeconvClark, MGain: 0.8, Notes: notes,
 			Reason: fmt.Sprintf("image side %d > %d: full-image Högbom iterations are too slow, Clark minor cycles on the bright-pixel list with a PSF patch, and major cycles from the visibilities, are used", f.ImageSize, LargeImage)}
+	case f.FractionalBandwidth > WideBandFraction && f.ImageSize <= MaxMTMFSSize:
+		return Choice{Deconvolver: DeconvMTMFS, Recommended: DeconvMTMFS, MGain: 0.8, Notes: notes,
+			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): mtmfs with nterms 2 models each component's spectral index, inside Cotton–Schwab major cycles", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction)}
 	case f.FractionalBandwidth > WideBandFraction:
-		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: "mtmfs", MGain: 0.8, Notes: notes,
-			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): mtmfs (nterms 2) is recommended but not implemented here, so it falls back to Cotton–Schwab, the nearest implemented algorithm, whose major cycles subtract the model per channel", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction)}
+		return Choice{Deconvolver: DeconvCottonSchwab, Recommended: DeconvMTMFS, MGain: 0.8, Notes: notes,
+			Reason: fmt.Sprintf("compact emission and PSF sidelobes %.2f, but fractional bandwidth %.2f (> %.1f): mtmfs (nterms 2) is recommended but this package runs it only up to %d pixels (image side %d), so it falls back to Cotton–Schwab, the nearest implemented algorithm, whose major cycles subtract the model per channel", f.MaxSidelobe, f.FractionalBandwidth, WideBandFraction, MaxMTMFSSize, f.ImageSize)}
 	}
 	return Choice{Deconvolver: DeconvHogbom, Recommended: DeconvHogbom, Notes: notes,
 		Reason: fmt.Sprintf("compact emission (largest island %.1f beams), PSF sidelobes %.2f and fractional bandwidth %.2f: Högbom CLEAN suits isolated point sources", f.LargestIslandBeams, f.MaxSidelobe, f.FractionalBandwidth)}

@@ -49,7 +49,7 @@ func ExampleChoose() {
 	c = imaging.Choose(imaging.Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 512})
 	fmt.Println(c.Deconvolver, "/", c.Recommended)
 	// Output:
-	// cotton-schwab / mtmfs
+	// mtmfs / mtmfs
 	// hogbom / hogbom
 }
 

@@ -70,9 +70,9 @@ type Config struct {
 	Weighting string
 	// Robust is the Briggs robustness (-2 .. 2).
 	Robust float64
-	// Deconvolver is none, hogbom, cotton-schwab, clark, multiscale or
-	// auto (chosen by [Choose] from the measured [Features]); "" means
-	// hogbom.
+	// Deconvolver is none, hogbom, cotton-schwab, clark, multiscale,
+	// mtmfs (two Taylor terms) or auto (chosen by [Choose] from the
+	// measured [Features]); "" means hogbom.
 	Deconvolver string
 	// Scales are the multiscale component widths (FWHM, pixels); nil
 	// means 0, 2 and 4 restoring-beam widths. SmallScaleBias is the
@@ -147,9 +147,9 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Deconvolver = DeconvHogbom
 	}
 	switch o.Deconvolver {
-	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvMultiscale, DeconvAuto:
+	case DeconvNone, DeconvHogbom, DeconvCottonSchwab, DeconvClark, DeconvMultiscale, DeconvMTMFS, DeconvAuto:
 	default:
-		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab, clark, multiscale or auto")
+		return bad("deconvolver", o.Deconvolver, "must be none, hogbom, cotton-schwab, clark, multiscale, mtmfs or auto")
 	}
 	if o.Deconvolver == DeconvMultiscale && o.ImageSize > MaxMultiscaleSize {
 		return bad("deconvolver", o.Deconvolver, fmt.Sprintf("multiscale runs up to image_size %d (got %d); use cotton-schwab or clark", MaxMultiscaleSize, o.ImageSize))
@@ -249,6 +249,11 @@ type Result struct {
 	// Scales are the multiscale per-scale component counts and fluxes
 	// (multiscale only).
 	Scales []ScaleStats
+	// Model1 and Residual1 are the second Taylor term's model and residual
+	// (mtmfs only; see [Result.SpectralIndex]) about RefFreqHz, the centre
+	// of the band.
+	Model1, Residual1 *Image
+	RefFreqHz         float64
 	// Gridded and Dropped count visibilities used and outside the grid.
 	Gridded, Dropped int
 	// Timings break the run down by stage.
@@ -375,6 +380,8 @@ func Reconstruct(ctx context.Context, vis *Vis, cfg *Config) (*Result, error) {
 		err = m.majorCycles(ctx, residual, bigPSF, model, res, true)
 	case DeconvMultiscale:
 		err = m.multiscale(ctx, residual, bigPSF, model, res)
+	case DeconvMTMFS:
+		err = m.mtmfs(ctx, residual, bigPSF, model, res)
 	}
 	// Major cycles' re-imaging is booked under gridding and FFT.
 	res.Timings.Clean = time.Since(tc) - res.Timings.Degrid - (res.Timings.Gridding + res.Timings.FFT - before)

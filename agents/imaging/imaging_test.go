@@ -352,7 +352,8 @@ func TestChooseRules(t *testing.T) {
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.3, LargestIslandBeams: 1.1, ImageSize: 256}, DeconvCottonSchwab, DeconvCottonSchwab},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 256}, DeconvMultiscale, DeconvMultiscale},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 6, ImageSize: 2048}, DeconvCottonSchwab, DeconvMultiscale},
-		{Features{FractionalBandwidth: 0.67, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 256}, DeconvCottonSchwab, "mtmfs"},
+		{Features{FractionalBandwidth: 0.67, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 256}, DeconvMTMFS, DeconvMTMFS},
+		{Features{FractionalBandwidth: 0.67, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 2048}, DeconvCottonSchwab, DeconvMTMFS},
 		{Features{FractionalBandwidth: 0.05, MaxSidelobe: 0.1, LargestIslandBeams: 1, ImageSize: 4096}, DeconvClark, DeconvClark},
 	}
 	for _, c := range cases {
@@ -475,6 +476,7 @@ func TestAutoDeconvolverAndDirtyOnly(t *testing.T) {
 		{`{"image_size":64,"cell_arcsec":1,"niter":0}`, DeconvNone},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"multiscale"}`, DeconvMultiscale},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"clark"}`, DeconvClark},
+		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"mtmfs"}`, DeconvMTMFS},
 		{`{"image_size":64,"cell_arcsec":1,"deconvolver":"hogbom"}`, DeconvHogbom},
 	} {
 		p, err := a.ValidateParams(json.RawMessage(c.params))
@@ -490,7 +492,7 @@ func TestAutoDeconvolverAndDirtyOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		if rr.Choice.Reason == "" || (c.want != "" && rr.Choice.Deconvolver != c.want) ||
-			(c.want == "" && rr.Choice.Deconvolver != DeconvHogbom && rr.Choice.Deconvolver != DeconvCottonSchwab) {
+			(c.want == "" && rr.Choice.Deconvolver != DeconvHogbom && rr.Choice.Deconvolver != DeconvCottonSchwab && rr.Choice.Deconvolver != DeconvMTMFS && rr.Choice.Deconvolver != DeconvMultiscale) {
 			t.Errorf("%s: choice %+v, want %q", c.params, rr.Choice, c.want)
 		}
 		if c.want == DeconvNone && out.Metrics["components"] != 0 {

@@ -30,7 +30,7 @@ func Descriptor() agents.Descriptor {
 			{Name: "sources", Type: agents.Integer, Default: int64(6), Min: f64(1), Max: f64(200), Description: "steady point sources"},
 			{Name: "transient_snr", Type: agents.Number, Default: 30.0, Min: f64(1), Max: f64(1e5), Description: "SNR of the source that appears in epoch 2"},
 			{Name: "flagger", Type: agents.String, Default: FlaggerSumThreshold, Enum: []string{FlaggerSumThreshold, FlaggerMAD, FlaggerNone}, Description: "RFI flagger of the AlphaCal stage"},
-			{Name: "deconvolver", Type: agents.String, Default: "auto", Enum: []string{"auto", "hogbom", "cotton-schwab", "clark", "multiscale", "none"}, Description: "CLEAN algorithm of the imaging stage"},
+			{Name: "deconvolver", Type: agents.String, Default: "auto", Enum: []string{"auto", "hogbom", "cotton-schwab", "clark", "multiscale", "mtmfs", "none"}, Description: "CLEAN algorithm of the imaging stage"},
 			{Name: "niter", Type: agents.Integer, Default: int64(2000), Min: f64(1), Max: f64(1000000), Description: "CLEAN iterations per epoch"},
 		},
 		BaseSeconds:      600,

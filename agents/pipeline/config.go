@@ -87,7 +87,7 @@ type Config struct {
 	// means sumthreshold.
 	Flagger string
 	// Deconvolver is the imaging deconvolver (auto, hogbom, cotton-schwab,
-	// clark, multiscale, none); "" means auto.
+	// clark, multiscale, mtmfs, none); "" means auto.
 	Deconvolver string
 	// Niter caps CLEAN iterations per epoch; 0 means 2000.
 	Niter int
@@ -213,9 +213,9 @@ func (c *Config) withDefaults() (Config, error) {
 		o.Deconvolver = "auto"
 	}
 	switch o.Deconvolver {
-	case "auto", "hogbom", "cotton-schwab", "clark", "multiscale", "none":
+	case "auto", "hogbom", "cotton-schwab", "clark", "multiscale", "mtmfs", "none":
 	default:
-		return bad("Deconvolver", o.Deconvolver, "must be auto, hogbom, cotton-schwab, clark, multiscale or none")
+		return bad("Deconvolver", o.Deconvolver, "must be auto, hogbom, cotton-schwab, clark, multiscale, mtmfs or none")
 	}
 	if o.Niter == 0 {
 		o.Niter = 2000

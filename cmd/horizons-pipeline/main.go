@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sources := fs.Int("sources", 6, "steady point sources")
 	tsnr := fs.Float64("transient-snr", 30, "SNR of the transient that appears in epoch 2")
 	flagger := fs.String("flagger", pipeline.FlaggerSumThreshold, "RFI flagger: sumthreshold, mad or none")
-	deconv := fs.String("deconvolver", "auto", "deconvolver: auto, hogbom, cotton-schwab, clark, multiscale or none")
+	deconv := fs.String("deconvolver", "auto", "deconvolver: auto, hogbom, cotton-schwab, clark, multiscale, mtmfs or none")
 	niter := fs.Int("niter", 2000, "CLEAN iterations per epoch")
 	asJSON := fs.Bool("json", false, "print the summary JSON document")
 	quiet := fs.Bool("q", false, "do not print stage progress")
