@@ -41,6 +41,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error says which field was wrong, with its value, and why.
 func (e *FieldError) Error() string {
 	if e.Value == nil {
 		return fmt.Sprintf("field %s: %s", e.Field, e.Msg)

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,4 +83,25 @@ func Example() {
 	// image COMPLETED image-reconstruction vlass/T10t01.J000000-000000 {"image":"vlass/T10t01.J000000-000000"}
 	// detect COMPLETED anomaly-detection vlass/T10t01.J000000-000000 {"catalogue":"vlass/T10t01.J000000-000000"}
 	// 8 events, first workflow.submitted last workflow.completed
+}
+
+// Validation names the offending step and field: here a dependency cycle
+// and a parameter the agent rejects.
+func ExampleDefinition_Validate() {
+	d := workflow.Definition{Name: "loop", Steps: []workflow.Step{
+		{Name: "calibrate", Agent: "alphacal", DatasetID: "vlass/T01", DependsOn: []string{"detect"}},
+		{Name: "image", Agent: "imaging", DatasetID: "vlass/T01", DependsOn: []string{"calibrate"}},
+		{Name: "detect", Agent: "anomaly", DatasetID: "vlass/T01", DependsOn: []string{"image"}},
+	}}
+	fmt.Println(d.Validate(nil))
+
+	d = workflow.Definition{Name: "bad-param", Steps: []workflow.Step{
+		{Name: "image", Agent: "imaging", DatasetID: "vlass/T01", Params: []byte(`{"image_size": 1000}`)},
+	}}
+	err := d.Validate(nil)
+	var fe *workflow.FieldError
+	fmt.Println(errors.As(err, &fe), fe.Field)
+	// Output:
+	// field steps[calibrate].depends_on = ["calibrate","detect","image","calibrate"]: dependency cycle calibrate -> detect -> image -> calibrate
+	// true steps[image].params.image_size
 }
