@@ -1,6 +1,7 @@
 package ephemhttp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,12 +29,35 @@ type Config struct {
 	// Now supplies the current time for queries that omit it (resolve of a
 	// body); default time.Now.
 	Now func() time.Time
+	// Cache, when set, keeps the answers that depend only on the query
+	// (never those that used "now") for MaxAge under CacheKey(r), as JSON.
+	// *cache.Tiered of the cache package satisfies it. Answers served from
+	// it carry X-Cache: HIT, computed ones X-Cache: MISS.
+	Cache Cache
+}
+
+// Cache is what the handler needs of a cache (the cache package's Tiered
+// cache implements it). Get returns an error for a miss.
+type Cache interface {
+	Get(ctx context.Context, key string, dst any) error
+	Set(ctx context.Context, key string, value any, ttl time.Duration, tags ...string) error
+}
+
+// CacheTag tags every answer the handler caches, so one DeleteTag drops
+// them all.
+const CacheTag = "ephemeris"
+
+// CacheKey is the cache key of an ephemeris request: the endpoint and the
+// query parameters in sorted order.
+func CacheKey(r *http.Request) string {
+	return "ephemeris:" + strings.TrimPrefix(r.URL.Path, Prefix) + "?" + r.URL.Query().Encode()
 }
 
 type handler struct {
 	log    *slog.Logger
 	maxAge time.Duration
 	now    func() time.Time
+	cache  Cache
 }
 
 // NewHandler returns the REST handler for the ephemeris endpoints. Times
@@ -62,6 +86,7 @@ func NewHandler(cfg *Config) http.Handler {
 		if cfg.Now != nil {
 			h.now = cfg.Now
 		}
+		h.cache = cfg.Cache
 	}
 	mux := http.NewServeMux()
 	for name, fn := range map[string]func(q query) (any, bool, error){
@@ -117,6 +142,17 @@ func writeJSON(w http.ResponseWriter, status int, v any, cache string) {
 
 func (h *handler) wrap(fn func(q query) (any, bool, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		var key string
+		if h.cache != nil {
+			key = CacheKey(r)
+			var raw json.RawMessage
+			if err := h.cache.Get(r.Context(), key, &raw); err == nil && json.Valid(raw) {
+				w.Header().Set("X-Cache", "HIT")
+				writeJSON(w, http.StatusOK, raw, fmt.Sprintf("public, max-age=%d", int(h.maxAge.Seconds())))
+				return
+			}
+			w.Header().Set("X-Cache", "MISS")
+		}
 		q := query{r.URL.Query()}
 		v, usedNow, err := fn(q)
 		if err != nil {
@@ -140,6 +176,12 @@ func (h *handler) wrap(fn func(q query) (any, bool, error)) http.HandlerFunc {
 		cache := fmt.Sprintf("public, max-age=%d", int(h.maxAge.Seconds()))
 		if usedNow {
 			cache = "public, max-age=60"
+		} else if h.cache != nil {
+			if b, err := json.Marshal(v); err == nil {
+				if err := h.cache.Set(r.Context(), key, json.RawMessage(b), h.maxAge, CacheTag); err != nil {
+					h.log.Warn("ephemeris answer not cached", "key", key, "err", err)
+				}
+			}
 		}
 		writeJSON(w, http.StatusOK, v, cache)
 	}
