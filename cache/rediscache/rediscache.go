@@ -89,6 +89,15 @@ func Open(rawURL string, cfg *Config) (*Tier, error) {
 	return t, nil
 }
 
+// CheckURL reports whether rawURL is a usable Redis URL, without
+// connecting; the error never shows the password.
+func CheckURL(rawURL string) error {
+	if _, err := redis.ParseURL(rawURL); err != nil {
+		return fmt.Errorf("%w: rediscache: URL %q: %v", cache.ErrInvalidArgument, Redact(rawURL), redactErr(err, rawURL))
+	}
+	return nil
+}
+
 // Redact returns rawURL with its password replaced by "xxxxx", even when
 // rawURL does not parse.
 func Redact(rawURL string) string {
