@@ -6,6 +6,7 @@ package cacheevents
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -33,6 +34,12 @@ type Config struct {
 	// Logger receives one debug line per invalidation (default
 	// slog.Default()).
 	Logger *slog.Logger
+	// IgnoreUnavailable makes Handle log and count, instead of return, an
+	// error wrapping cache.ErrUnavailable (the reachable tiers dropped the
+	// entries; an unreachable one keeps them until they expire). Set it
+	// when the cached values cannot go stale (e.g. final job states), so a
+	// Redis outage does not hold up the event stream with retries.
+	IgnoreUnavailable bool
 }
 
 // Invalidator is an events consumer that drops a job's cache entries.
@@ -41,7 +48,9 @@ type Invalidator struct {
 	types map[events.Type]bool
 	tag   func(string) string
 	log   *slog.Logger
+	lax   bool
 	n     atomic.Uint64
+	part  atomic.Uint64
 }
 
 // New returns an invalidator of c. Register Handler() on a router for the
@@ -64,6 +73,7 @@ func New(c Deleter, cfg *Config) (*Invalidator, error) {
 		if cfg.Logger != nil {
 			i.log = cfg.Logger
 		}
+		i.lax = cfg.IgnoreUnavailable
 	}
 	return i, nil
 }
@@ -79,6 +89,12 @@ func (i *Invalidator) Handle(ctx context.Context, e events.Event) error {
 	}
 	tag := i.tag(e.Subject)
 	if err := i.c.DeleteTag(ctx, tag); err != nil {
+		if i.lax && errors.Is(err, cache.ErrUnavailable) {
+			i.part.Add(1)
+			i.n.Add(1)
+			i.log.Warn("cache entries of job dropped from the reachable tiers only", "job", e.Subject, "event", e.Type, "tag", tag, "err", err)
+			return nil
+		}
 		return fmt.Errorf("cacheevents: %s of %s: dropping tag %q: %w", e.Type, e.Subject, tag, err)
 	}
 	i.n.Add(1)
@@ -91,3 +107,7 @@ func (i *Invalidator) Handler() events.HandlerFunc { return i.Handle }
 
 // Invalidations is the number of tag deletions done.
 func (i *Invalidator) Invalidations() uint64 { return i.n.Load() }
+
+// Partial is the number of those that reached only some tiers
+// (IgnoreUnavailable).
+func (i *Invalidator) Partial() uint64 { return i.part.Load() }

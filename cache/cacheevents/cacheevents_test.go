@@ -90,6 +90,10 @@ func TestFilterAndErrors(t *testing.T) {
 	if !errors.Is(err, cache.ErrUnavailable) || !strings.Contains(err.Error(), `"job:j1"`) {
 		t.Fatalf("Handle with the cache failing = %v, want ErrUnavailable naming the tag (so the router retries)", err)
 	}
+	lax, _ := cacheevents.New(&failing{}, &cacheevents.Config{IgnoreUnavailable: true})
+	if err := lax.Handle(ctx, jobEvent(t, events.JobCompleted, "j1", "COMPLETED", 2)); err != nil || lax.Partial() != 1 || lax.Invalidations() != 1 {
+		t.Fatalf("IgnoreUnavailable: %v, partial %d", err, lax.Partial())
+	}
 	all, _ := cacheevents.New(&failing{}, nil)
 	if err := all.Handle(ctx, events.Event{Type: "system.health", Subject: "x"}); err != nil {
 		t.Fatalf("a non-job event = %v", err)

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cosmic-horizons/horizons/cache"
 	"github.com/cosmic-horizons/horizons/cache/blobcache"
@@ -100,6 +103,7 @@ func (s *server) openCache(ctx context.Context) error {
 	tiers := []cache.Tier{mem}
 	cs.tiers = []string{fmt.Sprintf("memory (%d MiB)", cacheMemoryBytes>>20)}
 	if s.cfg.CacheRedis != "" {
+		redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 		rt, err := rediscache.Open(s.cfg.CacheRedis, &rediscache.Config{Prefix: cacheRedisPrefix})
 		if err != nil {
 			return fmt.Errorf("-cache-redis: %w", err)
@@ -126,7 +130,7 @@ func (s *server) openCache(ctx context.Context) error {
 		return err
 	}
 	s.caches = cs
-	if cs.inv, err = cacheevents.New(cs.c, &cacheevents.Config{Logger: log}); err != nil {
+	if cs.inv, err = cacheevents.New(cs.c, &cacheevents.Config{Logger: log, IgnoreUnavailable: true}); err != nil {
 		return err
 	}
 	if err := s.metrics.reg.Register(cache.NewCollector(cs.c, "server")); err != nil {
@@ -134,6 +138,17 @@ func (s *server) openCache(ctx context.Context) error {
 	}
 	log.Info("cache ready", "tiers", strings.Join(cs.tiers, ", "))
 	return nil
+}
+
+// redisLogOnce routes go-redis's own log lines (one per failed dial) to
+// slog at debug level instead of stderr; the cache reports the failures in
+// its stats and logs.
+var redisLogOnce sync.Once
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().Log(ctx, slog.LevelDebug, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 // ephemerisCache is the cache the ephemeris handler uses (nil before
@@ -324,6 +339,8 @@ type cacheStatsJSON struct {
 	TierStats    []cache.TierStats         `json:"tier_stats"`
 	Warmers      map[string]warmReportJSON `json:"warmers"`
 	Invalidated  uint64                    `json:"invalidated_by_events"`
+	// PartialInvalidations reached only the tiers that were up.
+	PartialInvalidations uint64 `json:"partial_invalidations"`
 }
 
 // handleCacheStats serves GET /api/v1/admin/cache: hits, misses, loads,
@@ -337,7 +354,7 @@ func (s *server) handleCacheStats(w http.ResponseWriter, r *http.Request, _ *use
 	st := cs.c.Stats()
 	out := cacheStatsJSON{Tiers: cs.tiers, Hits: st.Hits, Misses: st.Misses, NegativeHits: st.NegativeHits, HitRate: st.HitRate(),
 		Loads: st.Loads, LoadErrors: st.LoadErrors, SharedLoads: st.SharedLoads, TierStats: st.Tiers,
-		Warmers: map[string]warmReportJSON{}, Invalidated: cs.inv.Invalidations()}
+		Warmers: map[string]warmReportJSON{}, Invalidated: cs.inv.Invalidations(), PartialInvalidations: cs.inv.Partial()}
 	cs.mu.Lock()
 	for k, v := range cs.reports {
 		out.Warmers[k] = v

@@ -80,6 +80,9 @@ type config struct {
 	EventsPassword string
 	// EventsRetry is the consumers' retry ladder (-events-retry).
 	EventsRetry events.RouterConfig
+	// CacheRedis and CacheDir add the Redis and disk cache tiers (see
+	// cache.go); empty means in-process only.
+	CacheRedis, CacheDir string
 	// Store is the job store URL (-store, HORIZONS_STORE; see store.go):
 	// empty for jobs.db in DataDir; StorePassword its password from the
 	// environment.
@@ -182,6 +185,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	// hold a password.
 	eventsRetryFlag := fs.String("events-retry", env(envEventsRetry, ""), "consumers' retry ladder, e.g. retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,timeout=1m,retries.audit=10 (default 1,2,4,8,16 s with jitter, cap 30 s) (env "+envEventsRetry+")")
 	eventsFlag := fs.String("events", "", "event transport URL: mem:// (default), kafka://host:port[,host:port], amqp://user@host:port/vhost, postgres://user@host:port/db or sqlite://path; the password may come from "+envEventsPassword+" (env "+envEvents+")")
+	cacheRedisFlag, cacheDirFlag := cacheFlags(fs)
 	storeFlag := fs.String("store", "", "job store URL: empty for jobs.db in the data directory, sqlite://path, or postgres://user@host:port/db (several servers may share one); the password may come from "+envStorePassword+" (env "+envStore+")")
 	finishBackend := addBackendFlags(fs, getenv)
 	finishTapis := tapisFlags(fs, getenv)
@@ -250,6 +254,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if cfg.EventsRetry, err = parseEventsRetry("-events-retry", *eventsRetryFlag); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, cfg.setCacheConfig(*cacheRedisFlag, *cacheDirFlag, getenv))
 	cfg.Store = strings.TrimSpace(*storeFlag)
 	storeName := "-store"
 	if cfg.Store == "" {

@@ -189,6 +189,7 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 		{main, consumerMetrics, events.TopicJobs, groupMetrics, events.HandlerFunc(es.jobm.Handle).Watermill(codec)},
 		{main, consumerNotifications + "-workflows", events.TopicWorkflows, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit + "-workflows", events.TopicWorkflows, groupAudit, es.chain.Handler().Watermill(codec)},
+		{main, consumerCache, events.TopicJobs, groupCache, s.caches.inv.Handler().Watermill(codec)},
 		{dlRouter, consumerDeadLetters, events.DefaultDeadLetterTopic, groupDeadLetters, s.storeDeadLetter},
 	}
 	groupTopics := map[string][]string{}

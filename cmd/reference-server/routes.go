@@ -23,7 +23,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/users", s.authed(false, s.handleCreateUser))
 	mux.HandleFunc("POST /api/v1/jobs", s.authed(false, s.handleSubmit))
 	mux.HandleFunc("GET /api/v1/jobs", s.authed(false, s.handleListJobs))
-	mux.HandleFunc("GET /api/v1/jobs/{id}", s.authed(false, s.handleGetJob))
+	mux.HandleFunc("GET /api/v1/jobs/{id}", s.authed(false, s.handleGetJobCached))
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.authed(false, s.handleCancel))
 	mux.HandleFunc("GET /api/v1/jobs/{id}/events", s.authed(false, s.handleJobEvents))
 	mux.HandleFunc("GET /api/v1/jobs/{id}/provenance", s.authed(false, s.handleProvenance))
@@ -31,9 +31,10 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/events/stream", s.authed(true, s.handleSSE))
 	s.eventRoutes(mux)
 	s.workflowRoutes(mux)
+	s.cacheRoutes(mux)
 
 	// Ephemeris: public, no token.
-	mux.Handle(ephemhttp.Prefix, ephemhttp.NewHandler(&ephemhttp.Config{Logger: s.log.With("component", "ephemeris")}))
+	mux.Handle(ephemhttp.Prefix, ephemhttp.NewHandler(&ephemhttp.Config{Logger: s.log.With("component", "ephemeris"), Cache: s.ephemerisCache()}))
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)

@@ -56,6 +56,7 @@ type server struct {
 	store    orchestrator.Store
 	bus      *events.Bus
 	evs      *eventSystem
+	caches   *cacheSystem
 	backends []*backends.Backend
 	orch     *orchestrator.Orchestrator
 	wf       *workflowSystem
@@ -118,6 +119,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		fmt.Fprintf(stdout, "Generated the admin token (shown only this once; set %s to choose your own):\n\n    %s\n\n", envAdminToken, generated)
 	}
 
+	if err := s.openCache(ctx); err != nil {
+		return nil, err
+	}
 	var storeDesc string
 	if s.store, storeDesc, err = openJobStore(ctx, cfg); err != nil {
 		return nil, err
@@ -165,6 +169,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		return nil, err
 	}
 	if err := s.startWorkflows(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startCacheWarmers(ctx); err != nil {
 		return nil, err
 	}
 
@@ -240,6 +247,9 @@ func (s *server) closeResources(ctx context.Context) error {
 		s.hub.stop()
 	}
 	if err := s.closeEvents(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.closeCache(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, b := range s.backends {
