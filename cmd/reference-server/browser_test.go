@@ -264,6 +264,37 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("sky view: %v transient markers, note %q", markers, note)
 	}
 
+	// The workflow builder validates the DAG as it is typed, creates the
+	// workflow, runs it, and the run reaches COMPLETED live.
+	do("workflow builder refuses a cycle",
+		chromedp.Click(css(`nav a[data-view="workflows"]`)),
+		chromedp.WaitVisible(css(`#wf-steps tr.step:nth-child(2)`)),
+		chromedp.SendKeys(css("#wf-name"), "vlass-field"),
+		chromedp.SendKeys(css(`#wf-steps tr.step:nth-child(1) [name="depends_on"]`), "image"),
+		chromedp.WaitVisible(css(`#wf-problems li`)),
+		shot("workflow-cycle"),
+	)
+	if problems := text("#wf-problems"); !strings.Contains(problems, "cycle: calibrate -> image -> calibrate") {
+		t.Fatalf("builder problems %q, want the cycle", problems)
+	}
+	if disabled := eval(`document.getElementById("wf-create").disabled`); disabled != true {
+		t.Fatalf("create button enabled with a cycle")
+	}
+	do("create and run the workflow",
+		chromedp.Click(css(`#wf-steps tr.step:nth-child(1) [name="depends_on"]`)),
+		chromedp.KeyEvent("\b\b\b\b\b"),
+		chromedp.WaitVisible(css(`#wf-dag svg rect[data-step="image"]`)),
+		chromedp.Click(css("#wf-create")),
+		chromedp.WaitVisible(css(`#workflows tr[data-workflow="vlass-field"] button`)),
+		chromedp.Click(css(`#workflows tr[data-workflow="vlass-field"] button`)),
+		chromedp.WaitVisible(css(`#runs tr[data-run]`)),
+		chromedp.WaitVisible(css(`#runs tr[data-state="COMPLETED"]`)),
+		shot("workflow-run"),
+	)
+	if steps := text(`#runs tr[data-state="COMPLETED"]`); !strings.Contains(steps, "calibrate: COMPLETED") || !strings.Contains(steps, "image: COMPLETED") {
+		t.Errorf("completed run row %q", steps)
+	}
+
 	do("cluster view",
 		chromedp.Click(css(`nav a[data-view="cluster"]`)),
 		chromedp.WaitVisible(css(`#chart-latency[data-points]`)),

@@ -80,11 +80,16 @@ func (s *server) streamRequest(r *http.Request, u *user) (subscription, *positio
 	return sub, nil, nil
 }
 
-// visibleWorkflow checks that u may follow workflow id: an admin always;
-// a user when one of the workflow's jobs is theirs.
+// visibleWorkflow checks that u may follow workflow id (a workflow run
+// id): an admin always; a user when the run, or one of its jobs, is theirs.
 func (s *server) visibleWorkflow(ctx context.Context, u *user, id string) error {
 	if u.isAdmin() {
 		return nil
+	}
+	if s.wf != nil && s.wf.eng != nil {
+		if _, err := s.ownedRun(ctx, u, id); err == nil {
+			return nil
+		}
 	}
 	page, err := s.orch.List(ctx, orchestrator.ListQuery{Owner: u.ID, WorkflowID: id, Limit: 1})
 	if err != nil {

@@ -475,3 +475,66 @@ func TestNotifyRejectsBadEvents(t *testing.T) {
 		t.Errorf("negative offset: %v", err)
 	}
 }
+
+// TestStreamWorkflowSubscription: the owner of a workflow run follows it
+// by run id from the moment it is submitted (its workflow.* events and its
+// steps' job events); another user cannot subscribe to it.
+func TestStreamWorkflowSubscription(t *testing.T) {
+	ts, _ := startHubServer(t, nil, testOptions(30*time.Millisecond))
+	alice := ts.createUser(testAdminToken, "alice", "user")
+	bob := ts.createUser(testAdminToken, "bob", "user")
+	r := ts.do("POST", "/api/v1/workflows", alice.Token, map[string]any{"name": "two-steps", "steps": []map[string]any{
+		{"name": "a", "agent": "alphacal", "dataset_id": "wf-a", "gpus": 1},
+		{"name": "b", "agent": "alphacal", "dataset_id": "wf-b", "gpus": 1, "depends_on": []string{"a"}},
+	}}, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create workflow: %d %s", r.status, r.body)
+	}
+	r = ts.do("POST", "/api/v1/workflow-runs", alice.Token, map[string]any{"workflow": "two-steps"}, nil)
+	if r.status != http.StatusCreated && r.status != http.StatusOK {
+		t.Fatalf("run: %d %s", r.status, r.body)
+	}
+	var run struct {
+		ID string `json:"id"`
+	}
+	r.decode(t, &run)
+	// From the start of the stream (offset 0), the run's messages only.
+	ws, _, err := ts.dialWS(alice.Token, "workflow="+run.ID+"&epoch="+hubEpoch(t, ts, alice.Token)+"&offset=0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := until(t, ws.events, func(e events.Event) bool { return e.Type == events.WorkflowCompleted || e.Type == events.WorkflowFailed })
+	var wfEvents, jobEvents int
+	for _, e := range evs {
+		switch {
+		case strings.HasPrefix(string(e.Type), "workflow."):
+			if e.Subject != run.ID {
+				t.Errorf("workflow event of another run: %s %s", e.Type, e.Subject)
+			}
+			wfEvents++
+		case strings.HasPrefix(string(e.Type), "job."):
+			var d events.JobData
+			if err := e.Decode(&d); err != nil || d.WorkflowID != run.ID {
+				t.Errorf("job event %s not of the run: workflow %q", e.Type, d.WorkflowID)
+			}
+			jobEvents++
+		}
+	}
+	if last := evs[len(evs)-1].Type; last != events.WorkflowCompleted || wfEvents < 4 || jobEvents < 10 {
+		t.Fatalf("run stream ended with %s after %d workflow and %d job events: %v", last, wfEvents, jobEvents, types(evs))
+	}
+	if c, r := ts.dialSSE(bob.Token, "?workflow="+run.ID); c != nil || r.status != http.StatusNotFound {
+		t.Errorf("bob subscribing to alice's run: %d, want 404", r.status)
+	}
+}
+
+// hubEpoch reads the stream's epoch from a fresh connection's notice.
+func hubEpoch(t *testing.T, ts *testServer, tok string) string {
+	t.Helper()
+	c, _, err := ts.dialWS(tok, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.CloseNow()
+	return nextNotice(t, c.notices).Stream.Epoch
+}

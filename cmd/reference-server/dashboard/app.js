@@ -56,6 +56,7 @@ function route() {
   state.detail = null;
   if (h.startsWith("#/job/")) { view = "job"; state.detail = decodeURIComponent(h.slice(6)); }
   else if (h === "#/sky") view = "sky";
+  else if (h === "#/workflows") view = "workflows";
   else if (h === "#/cluster") view = "cluster";
   else if (h === "#/admin") view = "admin";
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
@@ -64,6 +65,7 @@ function route() {
   if (!token()) return;
   if (view === "job") showJob(state.detail).catch(showErr);
   if (view === "sky") showSky().catch(showErr);
+  if (view === "workflows") showWorkflows();
   if (view === "cluster") { pollCluster(); state.timers.push(setInterval(pollCluster, 2000)); }
   if (view === "admin") showAdmin();
 }
@@ -131,7 +133,8 @@ function openStream() {
     if (msg.stream) state.pos = msg.stream;
     if (msg.type === "stream.connected") { setStatus("live", msg.resumed ? "live (resumed, " + msg.replayed + " replayed)" : "live"); return; }
     if (msg.type === "stream.resync") { setStatus("live", "live (resynced)"); loadJobs().catch(showErr); return; }
-    applyEvent(msg);
+    if (msg.type.startsWith("workflow.")) { applyRunEvent(msg); return; }
+    if (msg.type.startsWith("job.")) applyEvent(msg);
   };
   ws.onclose = () => { setStatus("", "disconnected, retrying"); state.retry = setTimeout(openStream, 2000); };
 }
@@ -431,6 +434,143 @@ async function showSky() {
   for (const p of pts) tb.append(el("tr", {}, el("td", { class: "id" }, el("a", { href: "#/job/" + p.job, text: p.job.slice(0, 8) })), el("td", { text: p.kind }), el("td", { text: p.name }), el("td", { text: p.ra.toFixed(5) }), el("td", { text: p.dec.toFixed(5) })));
   await drawSky($("sky"), pts, true);
 }
+
+// ---- workflows: runs, catalogue, builder ------------------------------------
+
+const runs = new Map();
+
+function renderRuns() {
+  const tb = $("runs");
+  tb.replaceChildren();
+  const rows = [...runs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
+  for (const r of rows) {
+    const steps = el("td", {});
+    for (const st of r.steps || []) steps.append(el("span", { class: "badge " + st.state, "data-step": st.name, text: st.name + ": " + st.state }));
+    tb.append(el("tr", { "data-run": r.id, "data-state": r.state }, el("td", { class: "id", text: r.id.slice(0, 8), title: r.id }),
+      el("td", { text: r.workflow + " v" + r.version }), el("td", { class: r.state, text: r.state }), steps, el("td", { text: fmtTime(r.created_at) })));
+  }
+  if (!rows.length) tb.append(el("tr", {}, el("td", { class: "note", text: "no runs yet" })));
+}
+
+async function loadRun(id) {
+  try { const r = await api("GET", "/api/v1/workflow-runs/" + encodeURIComponent(id)); runs.set(r.id, r); renderRuns(); }
+  catch (e) { /* a run we may not see */ }
+}
+
+// A workflow event names its run; the run document has every step's state.
+function applyRunEvent(ev) { if (ev.subject) loadRun(ev.subject); }
+
+async function showWorkflows() {
+  try {
+    const l = await api("GET", "/api/v1/workflow-runs?limit=50");
+    runs.clear();
+    (l.runs || []).forEach((r) => runs.set(r.id, r));
+    renderRuns();
+  } catch (e) { $("runs").replaceChildren(el("tr", {}, el("td", { class: "note", text: e.status === 404 ? "workflows are not available on this server" : e.message }))); }
+  try {
+    const l = await api("GET", "/api/v1/workflows");
+    const tb = $("workflows");
+    tb.replaceChildren();
+    for (const w of l.workflows || []) {
+      const run = el("button", { type: "button", text: "Run", "data-workflow": w.name });
+      run.onclick = () => api("POST", "/api/v1/workflow-runs", { workflow: w.name }).then((r) => { runs.set(r.id, r); renderRuns(); }).catch(showErr);
+      tb.append(el("tr", { "data-workflow": w.name }, el("td", { text: w.name }), el("td", { text: String(w.current_version) }),
+        el("td", { text: String(((w.definition || {}).steps || []).length) }), el("td", { text: (w.definition || {}).description || "" }), el("td", {}, run)));
+    }
+  } catch (e) { /* shown with the runs */ }
+  if (!$("wf-steps").children.length) { addStep("calibrate", "alphacal", "VLASS3.1.T01t01", ""); addStep("image", "image-reconstruction", "VLASS3.1.T01t01", "calibrate"); }
+  validateWorkflow();
+}
+
+function addStep(name, agent, dataset, deps) {
+  const sel = el("select", { name: "agent" });
+  for (const a of ["alphacal", "image-reconstruction", "anomaly-detection"]) sel.append(el("option", { text: a }));
+  sel.value = agent || "alphacal";
+  const del = el("button", { type: "button", text: "Remove" });
+  const tr = el("tr", { class: "step" },
+    el("td", {}, el("input", { name: "name", size: "12", value: name || "" })), el("td", {}, sel),
+    el("td", {}, el("input", { name: "dataset_id", size: "16", value: dataset || "" })),
+    el("td", {}, el("input", { name: "gpus", type: "number", value: "1", min: "0", max: "64" })),
+    el("td", {}, el("input", { name: "depends_on", size: "22", value: deps || "" })), el("td", {}, del));
+  del.onclick = () => { tr.remove(); validateWorkflow(); };
+  $("wf-steps").append(tr);
+  validateWorkflow();
+}
+
+function readWorkflow() {
+  const steps = [...$("wf-steps").querySelectorAll("tr.step")].map((tr) => {
+    const v = (n) => tr.querySelector('[name="' + n + '"]').value.trim();
+    return { name: v("name"), agent: v("agent"), dataset_id: v("dataset_id"), gpus: Number(v("gpus")),
+      depends_on: v("depends_on").split(",").map((d) => d.trim()).filter(Boolean) };
+  });
+  return { name: $("wf-name").value.trim(), description: $("wf-desc").value.trim(), steps };
+}
+
+// validateWorkflow checks what the server will check, as the user types:
+// names, agents, datasets, GPUs, unknown dependencies and cycles.
+function validateWorkflow() {
+  const wf = readWorkflow(), problems = [];
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(wf.name)) problems.push("name: 1-64 lower-case letters, digits, _ or -, starting with a letter");
+  if (!wf.steps.length) problems.push("steps: add at least one step");
+  const names = new Set();
+  for (const [i, st] of wf.steps.entries()) {
+    const at = "step " + (i + 1) + (st.name ? " (" + st.name + ")" : "");
+    if (!/^[a-z][a-z0-9_-]{0,63}$/.test(st.name)) problems.push(at + ": name must be lower-case letters, digits, _ or -");
+    else if (names.has(st.name)) problems.push(at + ": name is used twice");
+    names.add(st.name);
+    if (!st.dataset_id) problems.push(at + ": dataset is required");
+    if (!Number.isInteger(st.gpus) || st.gpus < 0 || st.gpus > 64) problems.push(at + ": GPUs must be 0 to 64");
+  }
+  for (const st of wf.steps) for (const d of st.depends_on) if (!names.has(d)) problems.push("step " + st.name + ": depends on unknown step " + JSON.stringify(d));
+  const deps = new Map(wf.steps.map((st) => [st.name, st.depends_on]));
+  const state = new Map();
+  const cyc = (n, path) => {
+    if (state.get(n) === 1) return path.concat(n);
+    if (state.get(n) === 2 || !deps.has(n)) return null;
+    state.set(n, 1);
+    for (const d of deps.get(n)) { const c = cyc(d, path.concat(n)); if (c) return c; }
+    state.set(n, 2);
+    return null;
+  };
+  for (const st of wf.steps) { const c = cyc(st.name, []); if (c) { problems.push("cycle: " + c.join(" -> ")); break; } }
+  const ul = $("wf-problems");
+  ul.replaceChildren(...problems.map((p) => el("li", { text: p })));
+  $("wf-create").disabled = problems.length > 0;
+  drawDAG(wf, problems.length === 0);
+  return problems.length ? null : wf;
+}
+
+// drawDAG lays the steps out by depth, dependencies on the left.
+function drawDAG(wf, ok) {
+  const box = $("wf-dag");
+  box.replaceChildren();
+  if (!ok) return;
+  const depth = new Map();
+  const d = (n) => { if (depth.has(n)) return depth.get(n); const st = wf.steps.find((s) => s.name === n); const v = st && st.depends_on.length ? 1 + Math.max(...st.depends_on.map(d)) : 0; depth.set(n, v); return v; };
+  wf.steps.forEach((st) => d(st.name));
+  const cols = new Map();
+  const pos = new Map();
+  for (const st of wf.steps) { const c = depth.get(st.name); const r = cols.get(c) || 0; cols.set(c, r + 1); pos.set(st.name, { x: 10 + c * 170, y: 10 + r * 50 }); }
+  const NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
+  const w = 20 + 170 * (Math.max(...depth.values()) + 1), h = 20 + 50 * Math.max(...cols.values());
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h); svg.setAttribute("width", w); svg.setAttribute("height", h);
+  const add = (tag, attrs, text) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; svg.append(n); };
+  for (const st of wf.steps) for (const dep of st.depends_on) { const a = pos.get(dep), b = pos.get(st.name); add("line", { x1: a.x + 130, y1: a.y + 15, x2: b.x, y2: b.y + 15 }); }
+  for (const st of wf.steps) { const p = pos.get(st.name); add("rect", { x: p.x, y: p.y, width: 130, height: 30, rx: 4, "data-step": st.name }); add("text", { x: p.x + 6, y: p.y + 19, "font-size": 11 }, st.name + " (" + st.agent + ")"); }
+  box.append(svg);
+}
+
+$("wf-form").addEventListener("input", validateWorkflow);
+$("wf-add").onclick = () => addStep("", "alphacal", "VLASS3.1.T01t01", "");
+$("wf-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  const wf = validateWorkflow();
+  if (!wf) return;
+  try {
+    await api("POST", "/api/v1/workflows", wf);
+    await showWorkflows();
+  } catch (e) { $("wf-problems").replaceChildren(el("li", { text: "server: " + e.message })); }
+};
 
 // ---- cluster: heatmap and charts ------------------------------------------------------
 
