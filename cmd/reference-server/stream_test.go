@@ -503,7 +503,9 @@ func TestStreamWorkflowSubscription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := until(t, ws.events, func(e events.Event) bool { return e.Type == events.WorkflowCompleted || e.Type == events.WorkflowFailed })
+	evs := until(t, ws.events, func(e events.Event) bool {
+		return e.Type == events.WorkflowCompleted || e.Type == events.WorkflowFailed
+	})
 	var wfEvents, jobEvents int
 	for _, e := range evs {
 		switch {
