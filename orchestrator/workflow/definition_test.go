@@ -93,3 +93,14 @@ func TestBuiltinsAreValid(t *testing.T) {
 		t.Errorf("pipeline agents %s", got)
 	}
 }
+
+func TestRunCloneIsDeep(t *testing.T) {
+	r := &workflow.Run{ID: "r", Inputs: map[string]string{"a": "1"}, Steps: []workflow.StepRun{{Name: "s", Outputs: json.RawMessage(`{"x":1}`)}}}
+	c := r.Clone()
+	c.Inputs["a"] = "2"
+	c.Steps[0].Name = "t"
+	c.Steps[0].Outputs[2] = 'y'
+	if r.Inputs["a"] != "1" || r.Steps[0].Name != "s" || string(r.Steps[0].Outputs) != `{"x":1}` {
+		t.Errorf("clone shares memory with the original: %+v", r)
+	}
+}

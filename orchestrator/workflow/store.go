@@ -105,9 +105,20 @@ func (r *Run) Step(name string) *StepRun {
 
 // Clone returns a deep copy of r.
 func (r *Run) Clone() *Run {
-	b, _ := json.Marshal(r)
-	var c Run
-	_ = json.Unmarshal(b, &c)
+	c := *r
+	if r.Inputs != nil {
+		c.Inputs = make(map[string]string, len(r.Inputs))
+		for k, v := range r.Inputs {
+			c.Inputs[k] = v
+		}
+	}
+	c.Steps = make([]StepRun, len(r.Steps))
+	copy(c.Steps, r.Steps)
+	for i := range c.Steps {
+		if c.Steps[i].Outputs != nil {
+			c.Steps[i].Outputs = append(json.RawMessage(nil), c.Steps[i].Outputs...)
+		}
+	}
 	return &c
 }
 
