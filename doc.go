@@ -6,7 +6,8 @@
 //
 //   - orchestrator: jobs, their validation and state machine, the scheduler,
 //     retries, wall-time limits and the transactional outbox. Stores live in
-//     orchestrator/memstore and orchestrator/sqlstore.
+//     orchestrator/memstore and orchestrator/sqlstore. Versioned DAG
+//     workflows of jobs run on top of it in orchestrator/workflow.
 //   - events: the event envelope and catalogue, codecs and the Bus over any
 //     watermill transport (events/membus, kafkabus, amqpbus, sqlbus).
 //   - agents: the Agent interface and registry; the algorithms live in

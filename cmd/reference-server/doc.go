@@ -68,6 +68,16 @@
 //	GET  /api/v1/jobs?state=&limit=&cursor=  -> {"jobs":[...],"next_cursor":""}
 //	POST /api/v1/jobs/{id}/cancel     optional {"reason"} -> 200 job, 409 when already finished
 //	GET  /api/v1/jobs/{id}/events     -> {"events":[...]} in sequence order
+//	POST /api/v1/workflows            {"name","description","failure_policy","inputs","steps"} -> 201
+//	                                  version 1; 400 names the step and field (cycle, unknown agent)
+//	GET  /api/v1/workflows            -> {"workflows":[...]} each with its current definition
+//	POST /api/v1/workflows/{name}/versions  definition -> 201, the new version is current (owner/admin)
+//	POST /api/v1/workflows/{name}/rollback  {"version"} -> 200, that version is current (owner/admin)
+//	POST /api/v1/workflow-runs        {"workflow","version","inputs"} -> 201 run (pinned version);
+//	                                  the built-in "vlass-pipeline" needs inputs.dataset_id
+//	GET  /api/v1/workflow-runs[/{id}] -> runs / one run with its steps, jobs and outputs
+//	GET  /api/v1/workflow-runs/{id}/events  -> {"events":[...]} workflow.* in sequence order
+//	POST /api/v1/workflow-runs/{id}/cancel  optional {"reason"} -> 200 run, 409 when finished
 //	GET  /api/v1/ws                   WebSocket: one JSON event envelope per message; ?job= and
 //	                                  ?workflow= (repeatable) narrow it; ?epoch=&offset= resume
 //	GET  /api/v1/events/stream        the same as Server-Sent Events (id = epoch:offset, event
