@@ -55,7 +55,7 @@ type eventTransport struct {
 	fromNewest map[string]bool
 	// ping checks that the broker or database answers.
 	ping func(ctx context.Context) error
-	// lag, where the transport can tell (Kafka), returns the consumer lag
+	// lag, where the transport can tell (Kafka, PostgreSQL, SQLite), returns the consumer lag
 	// of each group over its topics (transport topic names); nil otherwise.
 	lag func(ctx context.Context, groups map[string][]string) (map[string]int64, error)
 	// closeExtra releases what the bus does not own (a *sql.DB).
@@ -443,6 +443,19 @@ func openEventTransport(ctx context.Context, raw string, o eventsOptions) (*even
 			return sqlbus.New(db, &c)
 		}
 		t.ping = func(ctx context.Context) error { return scrubErr(db.PingContext(ctx), secrets) }
+		t.lag = func(ctx context.Context, groups map[string][]string) (map[string]int64, error) {
+			out := map[string]int64{}
+			for g, topics := range groups {
+				for _, tp := range topics {
+					n, err := sqlbus.Lag(ctx, db, cfg.Dialect, g, tp)
+					if err != nil {
+						return nil, scrubErr(err, secrets)
+					}
+					out[g] += n
+				}
+			}
+			return out, nil
+		}
 		t.closeExtra = db.Close
 	}
 	if t.bus == nil {
