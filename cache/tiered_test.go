@@ -544,3 +544,41 @@ func TestEntryEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A caller that gives up does not fail the load for the others, and the
+// value is cached for later callers.
+func TestGetOrLoadCallerCancels(t *testing.T) {
+	c := newTiered(t, nil, mem(t, "memory"))
+	gate := make(chan struct{})
+	started := make(chan struct{})
+	load := func(ctx context.Context, key string) (any, error) {
+		close(started)
+		<-gate
+		return "loaded", ctx.Err()
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		var s string
+		errc <- c.GetOrLoad(cctx, "k", &s, load, nil)
+	}()
+	<-started
+	other := make(chan string, 1)
+	go func() {
+		var s string
+		_ = c.GetOrLoad(ctx, "k", &s, load, nil)
+		other <- s
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), `"k"`) {
+		t.Fatalf("cancelled caller = %v, want context.Canceled naming the key", err)
+	}
+	close(gate)
+	if s := <-other; s != "loaded" {
+		t.Fatalf("the other caller got %q", s)
+	}
+	var s string
+	if err := c.Get(ctx, "k", &s); err != nil || s != "loaded" {
+		t.Fatalf("value not cached after the load: %q, %v", s, err)
+	}
+}
