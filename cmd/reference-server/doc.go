@@ -29,6 +29,11 @@
 //	                                              retries=5,initial=1s,multiplier=2,max=30s,jitter=0.2,retries.audit=10
 //	-stream-conns-per-user HORIZONS_STREAM_CONNS_PER_USER  WebSocket/SSE connections per user (32)
 //	-allowed-origins   HORIZONS_ALLOWED_ORIGINS   extra Origin patterns allowed to open streams
+//	-aladin-url        HORIZONS_ALADIN_URL        where the dashboard loads Aladin Lite (GPL-3, never vendored);
+//	                                              empty: the sky view draws its own plot
+//	-sky-survey        HORIZONS_SKY_SURVEY        HiPS id of the sky view (NRAO/P/VLASS-Quicklook-MedianStack;
+//	                                              P/DSS2/color is the fallback survey)
+//	-snapshot-retention HORIZONS_SNAPSHOT_RETENTION how long sky view snapshots are kept (720h)
 //	-backend           HORIZONS_BACKEND           compute backend: sim (default), local or slurm (backends.go)
 //	-local-workers     HORIZONS_LOCAL_WORKERS     tasks -backend local runs at once (one per CPU)
 //	-slurm-url         HORIZONS_SLURM_URL         slurmrestd URL; -slurm-user HORIZONS_SLURM_USER the job owner;
@@ -97,7 +102,18 @@
 //	                                  (admin endpoints: 403 for other users)
 //	GET  /openapi.json                OpenAPI 3 document of this API (TestOpenAPI validates
 //	                                  real responses against it)
-//	GET  /                            dashboard
+//	GET  /api/v1/dashboard/config     {"aladin_url","hips","hips_fallback"} (public)
+//	GET  /api/v1/cluster/usage        per-GPU utilisation of every backend that reports it
+//	GET|POST /api/v1/jobs/{id}/annotations  notes pinned to sky positions {"ra_deg","dec_deg",
+//	                                  "detection","text"}; the job's owner and admins
+//	DELETE /api/v1/annotations/{id}   its author or an admin
+//	GET|POST /api/v1/jobs/{id}/snapshots    PNG snapshots of the sky view (image/png, 2 MiB,
+//	                                  4096 px a side, newest 50 per job, -snapshot-retention)
+//	GET  /api/v1/snapshots/{id}       the PNG
+//	GET  /                            dashboard: live job table and form, job detail (timeline,
+//	                                  outputs, sky plot, notes, snapshots), workflows (runs and a
+//	                                  DAG builder), sky view (Aladin Lite or its own plot),
+//	                                  cluster (GPU heatmap, charts from /metrics), admin
 //
 // A job is rendered as id, owner, agent, dataset_id, gpus, params, priority,
 // state, progress (0–100), attempts, correlation_id, backend, error,
@@ -120,7 +136,10 @@
 // client more than 256 messages behind is disconnected (WebSocket close 1013)
 // and may resume. A browser Origin other than the server's own host needs
 // -allowed-origins. The server pings every 25 s and closes a WebSocket that
-// does not answer within 8 s.
+// does not answer within 8 s. One user may hold -stream-conns-per-user
+// streams (429 beyond). ?workflow= takes a workflow run id and brings its
+// workflow.* events and its steps' job events. cmd/horizons-wsload measures
+// all of this with thousands of connections.
 //
 // # Shutdown
 //
