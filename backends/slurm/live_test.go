@@ -265,8 +265,8 @@ func TestLiveJobs(t *testing.T) {
 	}
 
 	st = wait(t, d, long, time.Minute, func(s backends.Status) bool { return s.State == backends.TaskRunning && s.Progress > 0 })
-	if st.State != backends.TaskRunning || st.Progress != 40 {
-		t.Fatalf("long job before cancel: %s at %v%%, want RUNNING at the runner's 40%%", st.State, st.Progress)
+	if st.State != backends.TaskRunning || st.Progress != 40 || st.Message != "sleeping" {
+		t.Fatalf("long job before cancel: %s at %v%% (%q), want RUNNING at the runner's 40%% with its note", st.State, st.Progress, st.Message)
 	}
 	if err := d.Cancel(context.Background(), long); err != nil {
 		t.Fatalf("Cancel: %v", err)

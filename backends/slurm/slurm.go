@@ -756,9 +756,14 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 			st.Result = r
 		}
 	case backends.TaskRunning, backends.TaskFailed, backends.TaskTimeout, backends.TaskCancelled:
-		if p, ok := d.readProgress(h.ExternalID); ok {
+		if p, note, ok := d.readProgress(h.ExternalID); ok {
 			// 100 belongs to COMPLETED alone.
 			st.Progress = math.Min(p, 99)
+			if st.State == backends.TaskRunning && note != "" {
+				// The agent's latest note ("stage imaging started"),
+				// as the local backend reports it.
+				st.Message = note
+			}
 		}
 		if st.State == backends.TaskFailed {
 			if msg := d.readRunnerError(h.ExternalID); msg != "" {
@@ -771,18 +776,19 @@ func (d *Driver) Status(ctx context.Context, h backends.Handle) (backends.Status
 
 // readProgress reads the progress file the agent runner keeps
 // (WorkDir/horizons-<job id>.progress.json).
-func (d *Driver) readProgress(jobID string) (float64, bool) {
+func (d *Driver) readProgress(jobID string) (percent float64, note string, ok bool) {
 	b, err := os.ReadFile(path.Join(d.cfg.WorkDir, "horizons-"+jobID+".progress.json"))
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
 	var p struct {
 		Percent *float64 `json:"percent"`
+		Note    string   `json:"note"`
 	}
 	if json.Unmarshal(b, &p) != nil || p.Percent == nil || math.IsNaN(*p.Percent) {
-		return 0, false
+		return 0, "", false
 	}
-	return math.Min(math.Max(*p.Percent, 0), 100), true
+	return math.Min(math.Max(*p.Percent, 0), 100), p.Note, true
 }
 
 // readRunnerError returns the error the agent runner wrote into the

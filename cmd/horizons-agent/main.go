@@ -248,7 +248,7 @@ func Run(ctx context.Context, task backends.Task, o Options) Result {
 	h.Write([]byte(task.ID))
 	in := agents.Input{JobID: task.ID, DatasetID: task.DatasetID, Params: params, GPUs: task.GPUs, WorkDir: o.WorkDir, Seed: int64(h.Sum64() >> 1)}
 	last := -1.0
-	lastWrite := time.Time{}
+	lastWrite, lastNote := time.Time{}, ""
 	progress := func(p float64, note string) {
 		if math.IsNaN(p) {
 			return
@@ -259,9 +259,11 @@ func Run(ctx context.Context, task backends.Task, o Options) Result {
 		}
 		last = p
 		fmt.Fprintf(log, "progress %.1f%% %s\n", p, note)
-		// At most ten writes a second; the backend polls far less often.
-		if o.ProgressFile != "" && (time.Since(lastWrite) > 100*time.Millisecond || p == 100) {
-			lastWrite = time.Now()
+		// At most ten writes a second (the backend polls far less often),
+		// but every new stage note ("stage imaging started") is written.
+		_, _, stage := agents.ParseStage(note)
+		if o.ProgressFile != "" && (time.Since(lastWrite) > 100*time.Millisecond || p == 100 || (stage && note != lastNote)) {
+			lastWrite, lastNote = time.Now(), note
 			_ = writeJSON(o.ProgressFile, map[string]any{"percent": p, "note": note})
 		}
 	}

@@ -260,7 +260,7 @@ func newLocalBackend(_ context.Context, cfg config, _ *agents.Registry, log *slo
 // the cluster: slurmrestd answers, the token is accepted, the partition
 // exists. The GPU limit defaults to the most GPUs a node of the partition
 // has.
-func newSlurmBackend(ctx context.Context, cfg config, _ *agents.Registry, log *slog.Logger) (*backends.Backend, error) {
+func newSlurmBackend(ctx context.Context, cfg config, reg *agents.Registry, log *slog.Logger) (*backends.Backend, error) {
 	bc := cfg.Backend
 	workDir := bc.SlurmWorkDir
 	if workDir == "" {
@@ -276,6 +276,9 @@ func newSlurmBackend(ctx context.Context, cfg config, _ *agents.Registry, log *s
 	sc := &slurm.Config{
 		URL: bc.SlurmURL, UserName: bc.SlurmUser, Token: bc.SlurmToken, Partition: bc.SlurmPartition,
 		WorkDir: workDir, Command: bc.SlurmRunner, APIVersion: bc.SlurmAPI, MaxGPUs: bc.SlurmGPUs,
+		// The runner is cmd/horizons-agent of this release: it runs every
+		// agent the server knows.
+		Agents: reg.Names(),
 		Logger: log.With("component", "slurm"),
 	}
 	if sc.Token == "" {

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cosmic-horizons/horizons/agents/pipeline"
+	"github.com/cosmic-horizons/horizons/events"
 )
 
 const fakeSlurmToken = "eyJhbGciOiJIUzI1NiJ9.fake-slurm-token-4b1d.sig"
@@ -257,5 +260,50 @@ func TestLocalBackendEndToEnd(t *testing.T) {
 	})
 	if j.State != "COMPLETED" || j.Backend != "local" || j.Progress != 100 {
 		t.Fatalf("job on -backend local: %+v", j)
+	}
+}
+
+// TestSlurmPipelineStages: the multi-stage pipeline runs as one Slurm job;
+// the runner's progress file carries its stage notes, so the stage changes
+// arrive as job.progress events as they do on the local backend.
+func TestSlurmPipelineStages(t *testing.T) {
+	l, _ := slurmLive(t, true)
+	bin := filepath.Join(t.TempDir(), "horizons-agent")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cosmic-horizons/horizons/cmd/horizons-agent").CombinedOutput(); err != nil {
+		t.Fatalf("go build horizons-agent: %v\n%s", err, out)
+	}
+	work, err := os.MkdirTemp("", "horizons-server-slurm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(work, 0o777)
+	t.Cleanup(func() { os.RemoveAll(work) })
+	ts := startServer(t, t.TempDir(), map[string]string{envAdminToken: testAdminToken, envBackend: "slurm", envSlurmURL: l.url,
+		envSlurmUser: l.user, envSlurmToken: l.token, envSlurmPartition: l.partition, envSlurmRunner: bin + " run", envSlurmWorkDir: work}, testOptions(-1))
+	job, r := ts.submit(testAdminToken, map[string]any{"agent": "pipeline", "dataset_id": "VLASS2.1.T10t01", "params": map[string]any{"image_size": 128}}, nil)
+	if r.status != 201 && r.status != 200 {
+		t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	j := ts.waitJob(testAdminToken, job.ID, func(j jobJSON) bool {
+		return j.State == "COMPLETED" || j.State == "FAILED" || j.State == "CANCELLED"
+	})
+	if j.State != "COMPLETED" || j.Backend != "slurm" {
+		t.Fatalf("pipeline job on slurm: %+v\nlogs:\n%s", j, ts.logs.String())
+	}
+	stages := map[string]bool{}
+	for _, e := range ts.jobEvents(testAdminToken, job.ID) {
+		if e.Type != events.JobProgress {
+			continue
+		}
+		var d events.JobData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Stage != "" {
+			stages[d.Stage] = true
+		}
+	}
+	if !stages[pipeline.StageImaging] {
+		t.Errorf("job.progress stages %v: want the imaging stage", stages)
 	}
 }
