@@ -19,6 +19,7 @@ import (
 type Store struct {
 	mu       sync.Mutex
 	jobs     map[string]*orchestrator.Job
+	byState  map[orchestrator.State]map[string]*orchestrator.Job // index of jobs by state
 	idem     map[string]string // owner \x00 key -> job id
 	history  map[string][]events.Event
 	eventIDs map[string]bool
@@ -26,12 +27,19 @@ type Store struct {
 	nextID   int64
 	closed   bool
 	topic    string
+	retain   int
+	finished []string // ids of finished jobs, oldest first, when retain > 0
 }
 
 // Config configures a Store. The zero value is usable.
 type Config struct {
 	// Topic is the outbox topic for job events; empty means events.TopicJobs.
 	Topic string
+	// RetainFinished is how many finished jobs (COMPLETED, FAILED,
+	// CANCELLED) the store keeps; 0 keeps every job. Beyond it the oldest
+	// finished jobs are dropped with their events and idempotency keys, so
+	// a long-running process keeps its memory flat.
+	RetainFinished int
 }
 
 // New returns an empty store.
@@ -40,8 +48,14 @@ func New(cfg *Config) *Store {
 	if cfg != nil && cfg.Topic != "" {
 		t = cfg.Topic
 	}
+	retain := 0
+	if cfg != nil && cfg.RetainFinished > 0 {
+		retain = cfg.RetainFinished
+	}
 	return &Store{
+		retain:   retain,
 		jobs:     map[string]*orchestrator.Job{},
+		byState:  map[orchestrator.State]map[string]*orchestrator.Job{},
 		idem:     map[string]string{},
 		history:  map[string][]events.Event{},
 		eventIDs: map[string]bool{},
@@ -108,11 +122,15 @@ func (s *Store) CreateJob(ctx context.Context, j *orchestrator.Job, evs []events
 		return nil, false, err
 	}
 	c := j.Clone()
-	s.jobs[j.ID] = c
+	s.put(c)
 	if j.IdempotencyKey != "" {
 		s.idem[j.Owner+"\x00"+j.IdempotencyKey] = j.ID
 	}
-	return c.Clone(), true, nil
+	out := c.Clone()
+	if c.State.Terminal() {
+		s.retireLocked(c.ID)
+	}
+	return out, true, nil
 }
 
 // GetJob implements orchestrator.Store.
@@ -183,15 +201,15 @@ func (s *Store) ListJobs(ctx context.Context, q orchestrator.ListQuery) (orchest
 		return orchestrator.Page{}, err
 	}
 	var all []*orchestrator.Job
-	for _, j := range s.jobs {
-		if !matches(j, q.Owner, q.WorkflowID, q.States) {
-			continue
+	s.each(q.States, func(j *orchestrator.Job) {
+		if !matches(j, q.Owner, q.WorkflowID, nil) {
+			return
 		}
 		if q.Cursor != "" && !orchestrator.Before(j.CreatedAt, j.ID, ct, cid) {
-			continue
+			return
 		}
 		all = append(all, j)
-	}
+	})
 	sort.Slice(all, func(a, b int) bool {
 		return orchestrator.Before(all[b].CreatedAt, all[b].ID, all[a].CreatedAt, all[a].ID)
 	})
@@ -215,11 +233,21 @@ func (s *Store) CountJobs(ctx context.Context, owner string, states []orchestrat
 		return 0, err
 	}
 	n := 0
-	for _, j := range s.jobs {
-		if matches(j, owner, "", states) {
+	if owner == "" && len(states) > 0 {
+		seen := map[orchestrator.State]bool{}
+		for _, st := range states {
+			if !seen[st] {
+				seen[st] = true
+				n += len(s.byState[st])
+			}
+		}
+		return n, nil
+	}
+	s.each(states, func(j *orchestrator.Job) {
+		if matches(j, owner, "", nil) {
 			n++
 		}
-	}
+	})
 	return n, nil
 }
 
@@ -243,8 +271,78 @@ func (s *Store) UpdateJob(ctx context.Context, j *orchestrator.Job, prev int64, 
 	if err := s.appendEvents(j.ID, evs); err != nil {
 		return err
 	}
-	s.jobs[j.ID] = j.Clone()
+	s.put(j.Clone())
+	if j.State.Terminal() && !cur.State.Terminal() {
+		s.retireLocked(j.ID)
+	}
 	return nil
+}
+
+// retireLocked records that job id finished and drops the oldest finished
+// jobs beyond the retention limit.
+func (s *Store) retireLocked(id string) {
+	if s.retain <= 0 {
+		return
+	}
+	s.finished = append(s.finished, id)
+	for len(s.finished) > s.retain {
+		old := s.finished[0]
+		s.finished[0] = ""
+		s.finished = s.finished[1:]
+		j, ok := s.jobs[old]
+		if !ok || !j.State.Terminal() {
+			continue
+		}
+		for _, e := range s.history[old] {
+			delete(s.eventIDs, e.ID)
+		}
+		delete(s.history, old)
+		if j.IdempotencyKey != "" && s.idem[j.Owner+"\x00"+j.IdempotencyKey] == old {
+			delete(s.idem, j.Owner+"\x00"+j.IdempotencyKey)
+		}
+		s.remove(old)
+	}
+}
+
+// put stores j (replacing the job with its id) and indexes it by state.
+func (s *Store) put(j *orchestrator.Job) {
+	if old, ok := s.jobs[j.ID]; ok {
+		delete(s.byState[old.State], j.ID)
+	}
+	s.jobs[j.ID] = j
+	m := s.byState[j.State]
+	if m == nil {
+		m = map[string]*orchestrator.Job{}
+		s.byState[j.State] = m
+	}
+	m[j.ID] = j
+}
+
+func (s *Store) remove(id string) {
+	if old, ok := s.jobs[id]; ok {
+		delete(s.byState[old.State], id)
+		delete(s.jobs, id)
+	}
+}
+
+// each calls f for every job in one of states (every job when empty).
+func (s *Store) each(states []orchestrator.State, f func(*orchestrator.Job)) {
+	if len(states) == 0 {
+		for _, j := range s.jobs {
+			f(j)
+		}
+		return
+	}
+	seen := map[orchestrator.State]bool{}
+	for _, st := range states {
+		if seen[st] {
+			continue
+		}
+		seen[st] = true
+		for _, j := range s.byState[st] {
+			f(j)
+		}
+	}
 }
 
 // JobEvents implements orchestrator.Store.
@@ -308,12 +406,12 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, until time.Time)
 		return 0, nil
 	}
 	n := 0
-	for _, j := range s.jobs {
-		if j.LeaseHolder == holder && !j.State.Terminal() {
+	s.each([]orchestrator.State{orchestrator.StateSubmitted, orchestrator.StateQueued, orchestrator.StateRunning}, func(j *orchestrator.Job) {
+		if j.LeaseHolder == holder {
 			j.LeaseExpiresAt = until.UTC()
 			n++
 		}
-	}
+	})
 	return n, nil
 }
 
