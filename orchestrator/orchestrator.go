@@ -123,6 +123,10 @@ type Config struct {
 	// Quotas bound what each owner may run at once; the zero value
 	// imposes none.
 	Quotas Quotas
+	// Workers is how many jobs the monitor follows, and the scheduler
+	// places, at once (each is a store transaction and a backend call);
+	// 0 means 16.
+	Workers int
 }
 
 // Quota bounds one owner's running work. Zero fields mean no limit.
@@ -238,6 +242,9 @@ func New(store Store, bus *events.Bus, cfg *Config) (*Orchestrator, error) {
 	}
 	if c.ReplicaID == "" {
 		c.ReplicaID = "replica-" + uuid.NewString()[:8]
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 30 * time.Second

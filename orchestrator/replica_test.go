@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -116,7 +118,7 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		s.DB().SetMaxOpenConns(4)
 		ks := &killable{Store: s}
 		o, err := orchestrator.New(ks, bus, &orchestrator.Config{
-			Backends: []*backends.Backend{gpu}, Logger: quiet(), ReplicaID: id,
+			Backends: []*backends.Backend{gpu}, Logger: testLogger(id), ReplicaID: id,
 			PollInterval: 20 * time.Millisecond, ScheduleInterval: 20 * time.Millisecond, OutboxInterval: 50 * time.Millisecond,
 			LeaseTTL: 600 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
 			Retry: orchestrator.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
@@ -136,6 +138,35 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		})
 	}
 
+	reader := reps[1].store.Store
+	terminal := func() int {
+		c, err := reader.CountJobs(ctx, "", []orchestrator.State{orchestrator.StateCompleted, orchestrator.StateFailed, orchestrator.StateCancelled})
+		if err != nil {
+			t.Error(err)
+		}
+		return c
+	}
+	// Kill replica a once a fifth of the jobs are done, while submissions
+	// go on (through b from then on).
+	var (
+		heldByA  int
+		killedAt time.Time
+		killed   = make(chan struct{})
+	)
+	go func() {
+		defer close(killed)
+		for terminal() < n/5 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		held, err := reader.FollowedJobs(ctx, "replica-a", time.Time{})
+		if err != nil {
+			t.Error(err)
+		}
+		heldByA = len(held)
+		reps[0].store.dead.Store(true)
+		killedAt = time.Now()
+	}()
+
 	// Submit through both replicas at once.
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -149,7 +180,14 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 				s.GPUs = i % 2 // half on GPUs, half on host CPUs
 				s.DatasetID = fmt.Sprintf("vlass/T%04d", i)
 				s.IdempotencyKey = fmt.Sprintf("k-%d", i)
-				j, _, err := reps[i%2].o.Submit(ctx, fmt.Sprintf("user-%d", i%5), s)
+				r := reps[i%2]
+				if r.store.dead.Load() {
+					r = reps[1]
+				}
+				j, _, err := r.o.Submit(ctx, fmt.Sprintf("user-%d", i%5), s)
+				if errors.Is(err, errKilled) {
+					j, _, err = reps[1].o.Submit(ctx, fmt.Sprintf("user-%d", i%5), s)
+				}
 				if err != nil {
 					errs <- fmt.Errorf("submit %d: %w", i, err)
 					return
@@ -164,29 +202,15 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reader := reps[1].store.Store
-	terminal := func() int {
-		c, err := reader.CountJobs(ctx, "", []orchestrator.State{orchestrator.StateCompleted, orchestrator.StateFailed, orchestrator.StateCancelled})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	// Kill replica a once a fifth of the jobs are done.
+	<-killed
 	deadline := time.Now().Add(2 * time.Minute)
-	for terminal() < n/5 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	heldByA, _ := reader.CountJobs(ctx, "", []orchestrator.State{orchestrator.StateQueued, orchestrator.StateRunning})
-	reps[0].store.dead.Store(true)
-	killedAt := time.Now()
 	for terminal() < n && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if got := terminal(); got != n {
 		t.Fatalf("%d of %d jobs finished before the deadline", got, n)
 	}
-	t.Logf("%d jobs done; replica a killed with %d jobs active; finished %.1fs after the kill", n, heldByA, time.Since(killedAt).Seconds())
+	t.Logf("%d jobs done; replica a killed holding %d placed jobs; finished %.1fs after the kill", n, heldByA, time.Since(killedAt).Seconds())
 
 	placedBy := map[string]int{}
 	var completed, failed, takenOver int
@@ -225,6 +249,7 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 			}
 		case orchestrator.StateFailed:
 			failed++
+			t.Logf("job %s failed: %s; attempts %+v", id, j.Error, j.AttemptLog)
 			if ends != 0 || fails != j.Attempts {
 				t.Fatalf("job %s failed with %d completed events and %d failures for %d attempts", id, ends, fails, j.Attempts)
 			}
@@ -253,10 +278,17 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 	if placedBy["replica-a"] == 0 || placedBy["replica-b"] == 0 {
 		t.Fatalf("attempts placed per replica %v; both must share the work", placedBy)
 	}
-	if heldByA > 0 && takenOver == 0 {
-		t.Log("no attempt of replica a was still active at the kill; takeover not exercised this run")
+	if heldByA == 0 || takenOver == 0 {
+		t.Fatalf("replica a held %d placed jobs when killed and %d of its attempts were finished by b; the takeover was not exercised", heldByA, takenOver)
 	}
 	if completed < n*8/10 {
 		t.Fatalf("only %d of %d jobs completed (5%% failure rate, 4 attempts)", completed, n)
 	}
+}
+
+func testLogger(id string) *slog.Logger {
+	if os.Getenv("ORCH_DEBUG") == "" || id != "replica-b" {
+		return quiet()
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

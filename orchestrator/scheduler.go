@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cosmic-horizons/horizons/agents"
@@ -42,11 +44,10 @@ func (o *Orchestrator) leaseLive(j *Job, now time.Time) bool {
 }
 
 // stampLease refreshes the lease of a job this replica holds, and drops the
-// lease of a job that no longer needs one (finished, or back in the queue
-// without a backend).
+// lease of a finished job.
 func (o *Orchestrator) stampLease(n *Job) {
 	switch {
-	case n.State.Terminal() || n.Backend == "":
+	case n.State.Terminal():
 		n.LeaseHolder, n.LeaseExpiresAt = "", time.Time{}
 	case n.LeaseHolder == o.cfg.ReplicaID:
 		n.LeaseExpiresAt = o.now().Add(o.cfg.LeaseTTL)
@@ -147,8 +148,6 @@ func (o *Orchestrator) runLoop(ctx context.Context) {
 	}
 }
 
-type usage struct{ jobs, gpus int }
-
 type slot struct {
 	b    *backends.Backend
 	caps backends.Capabilities
@@ -156,55 +155,27 @@ type slot struct {
 	ok   bool
 }
 
+// claimBatch is how many ready jobs one scheduling round reserves.
+const claimBatch = 500
+
 // schedule places ready jobs: higher priority first; within a priority, the
 // owner with the fewest placed jobs next (fair share), oldest job first;
 // owners at their quota wait. Each job goes to the backend that can run it
-// (capabilities) and has the most room for it now (free capacity).
+// (capabilities) and has the most room for it now (free capacity). The
+// candidates are reserved for this replica (Store.ClaimReady) so replicas
+// never compete for the same job; what a round does not place is released.
 func (o *Orchestrator) schedule(ctx context.Context) {
-	jobs, err := o.listAll(ctx, []State{StateSubmitted, StateQueued, StateRunning})
+	subs, err := o.listAll(ctx, []State{StateSubmitted})
 	if err != nil {
 		if ctx.Err() == nil {
-			o.log.Error("scheduler: list jobs", "err", err)
+			o.log.Error("scheduler: list submitted jobs", "err", err)
 		}
 		return
 	}
-	now := o.now()
-	used := map[string]*usage{}
-	use := func(owner string) *usage {
-		u := used[owner]
-		if u == nil {
-			u = &usage{}
-			used[owner] = u
+	for _, j := range subs {
+		if _, err := o.transition(ctx, j, StateQueued, events.JobQueued, "accepted", nil); err != nil && !errors.Is(err, ErrConflict) {
+			o.log.Warn("scheduler: queue submitted job", "job", j.ID, "err", err)
 		}
-		return u
-	}
-	var ready []*Job
-	for _, j := range jobs {
-		if j.State == StateSubmitted {
-			if _, err := o.transition(ctx, j, StateQueued, events.JobQueued, "accepted", nil); err != nil {
-				o.log.Warn("scheduler: queue submitted job", "job", j.ID, "err", err)
-			}
-			continue
-		}
-		if j.Backend != "" {
-			u := use(j.Owner)
-			u.jobs++
-			u.gpus += j.GPUs
-			continue
-		}
-		if j.State != StateQueued || j.NextAttemptAt.After(now) {
-			continue
-		}
-		if len(j.DependsOn) > 0 {
-			ok, err := o.dependenciesDone(ctx, j)
-			if err != nil || !ok {
-				continue
-			}
-		}
-		ready = append(ready, j)
-	}
-	if len(ready) == 0 {
-		return
 	}
 	slots := make([]*slot, 0, len(o.cfg.Backends))
 	for _, b := range o.cfg.Backends {
@@ -218,23 +189,88 @@ func (o *Orchestrator) schedule(ctx context.Context) {
 		}
 		slots = append(slots, s)
 	}
+	room := func() bool { return anyOK(slots, func(s *slot) bool { return s.ok && s.cap.FreeSlots != 0 }) }
+	if !room() {
+		return
+	}
+	usage, err := o.store.PlacedUsage(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.log.Error("scheduler: placed usage", "err", err)
+		}
+		return
+	}
+	reserved := false
+	defer func() {
+		if reserved {
+			if err := o.store.ReleaseUnplaced(context.WithoutCancel(ctx), o.cfg.ReplicaID); err != nil {
+				o.log.Warn("scheduler: release reservations", "err", err)
+			}
+		}
+	}()
+	for round := 0; round < 20 && room() && ctx.Err() == nil; round++ {
+		var skip []string
+		for owner, u := range usage {
+			q := o.cfg.Quotas.For(owner)
+			if q.MaxRunning > 0 && u.Jobs >= q.MaxRunning || q.MaxGPUs > 0 && u.GPUs >= q.MaxGPUs {
+				skip = append(skip, owner)
+			}
+		}
+		sort.Strings(skip)
+		now := o.now()
+		ready, err := o.store.ClaimReady(ctx, o.cfg.ReplicaID, now, now.Add(o.cfg.LeaseTTL), claimBatch, skip)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.log.Error("scheduler: claim ready jobs", "err", err)
+			}
+			return
+		}
+		if len(ready) == 0 {
+			return
+		}
+		reserved = true
+		placed := o.placeBatch(ctx, ready, slots, usage)
+		if len(ready) < claimBatch || placed < len(ready) {
+			return // the queue is drained, or capacity ran out
+		}
+	}
+}
+
+// placeBatch places the reserved jobs in fair-share order and returns how
+// many it placed; usage and the slots' capacity follow the placements.
+func (o *Orchestrator) placeBatch(ctx context.Context, ready []*Job, slots []*slot, usage map[string]Usage) int {
 	anyUp := anyOK(slots, func(s *slot) bool { return s.ok })
-	q := newFairQueue(ready)
+	var due []*Job
+	for _, j := range ready {
+		if len(j.DependsOn) > 0 {
+			ok, err := o.dependenciesDone(ctx, j)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		due = append(due, j)
+	}
+	q := newFairQueue(due)
+	type assignment struct {
+		j *Job
+		b *backends.Backend
+	}
+	var plan []assignment
 	for {
 		if ctx.Err() != nil || !anyOK(slots, func(s *slot) bool { return s.ok && s.cap.FreeSlots != 0 }) {
-			return
+			break
 		}
-		j := q.next(func(owner string) int { return use(owner).jobs })
+		j := q.next(func(owner string) int { return usage[owner].Jobs })
 		if j == nil {
-			return
+			break
 		}
 		quota := o.cfg.Quotas.For(j.Owner)
-		u := use(j.Owner)
-		if quota.MaxRunning > 0 && u.jobs >= quota.MaxRunning {
+		u := usage[j.Owner]
+		if quota.MaxRunning > 0 && u.Jobs >= quota.MaxRunning {
 			q.drop(j.Owner) // the owner's other jobs wait too
 			continue
 		}
-		if quota.MaxGPUs > 0 && u.gpus+j.GPUs > quota.MaxGPUs {
+		if quota.MaxGPUs > 0 && u.GPUs+j.GPUs > quota.MaxGPUs {
 			continue
 		}
 		task := o.task(j, j.Attempts+1)
@@ -245,25 +281,63 @@ func (o *Orchestrator) schedule(ctx context.Context) {
 			}
 			continue
 		}
-		placed, err := o.place(ctx, j, s.b)
-		if err != nil {
-			if errors.Is(err, backends.ErrNoCapacity) {
-				s.cap.FreeSlots = 0
-			} else if !errors.Is(err, ErrConflict) {
-				o.log.Warn("scheduler: place job", "job", j.ID, "backend", s.b.Name(), "err", err)
-			}
-			continue
-		}
-		if !placed {
-			continue
-		}
-		u.jobs++
-		u.gpus += j.GPUs
+		plan = append(plan, assignment{j, s.b})
+		u.Jobs++
+		u.GPUs += j.GPUs
+		usage[j.Owner] = u
 		s.cap.FreeGPUs -= j.GPUs
 		if s.cap.FreeSlots > 0 {
 			s.cap.FreeSlots--
 		}
 	}
+	// The decisions are made in order above; the store writes and backend
+	// submissions run concurrently, so one slow round trip does not hold
+	// up the rest.
+	var placed atomic.Int64
+	o.parallel(len(plan), func(i int) {
+		a := plan[i]
+		ok, err := o.place(ctx, a.j, a.b)
+		if err != nil {
+			if !errors.Is(err, ErrConflict) && !errors.Is(err, backends.ErrNoCapacity) {
+				o.log.Warn("scheduler: place job", "job", a.j.ID, "backend", a.b.Name(), "err", err)
+			}
+			return
+		}
+		if ok {
+			placed.Add(1)
+		}
+	})
+	return int(placed.Load())
+}
+
+// parallel runs f(0) … f(n-1) on up to Config.Workers goroutines and waits
+// for them.
+func (o *Orchestrator) parallel(n int, f func(i int)) {
+	w := min(o.cfg.Workers, n)
+	if w <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // pick chooses the backend for t: among those whose capabilities fit and
@@ -497,62 +571,67 @@ func (o *Orchestrator) monitor(ctx context.Context) {
 // Recover instead of Status for the jobs of this replica too (after a
 // restart).
 func (o *Orchestrator) monitorPass(ctx context.Context, recovering bool) error {
-	jobs, err := o.listAll(ctx, []State{StateQueued, StateRunning})
+	jobs, err := o.store.FollowedJobs(ctx, o.cfg.ReplicaID, o.now())
 	if err != nil {
 		return err
 	}
-	for _, j := range jobs {
-		if ctx.Err() != nil {
-			return nil
+	o.parallel(len(jobs), func(i int) {
+		if ctx.Err() == nil && jobs[i].Backend != "" {
+			o.follow(ctx, jobs[i], recovering)
 		}
-		if j.Backend == "" {
-			continue
-		}
-		reattach := recovering
-		if j.LeaseHolder != o.cfg.ReplicaID {
-			if o.leaseLive(j, o.now()) {
-				continue // another live replica follows it
-			}
-			prevHolder := j.LeaseHolder
-			n := j.Clone()
-			n.LeaseHolder = o.cfg.ReplicaID
-			taken, err := o.save(ctx, j, n)
-			if err != nil {
-				continue // someone else was faster, or the job moved
-			}
-			o.log.Info("took over job", "job", j.ID, "from", prevHolder, "backend", j.Backend, "external_id", j.ExternalID)
-			j, reattach = taken, true
-		}
-		b, ok := o.backends[j.Backend]
-		if !ok {
-			o.fail(ctx, j, fmt.Sprintf("backend %q is not configured on replica %s; task %s cannot be followed", j.Backend, o.cfg.ReplicaID, j.ExternalID), true)
-			continue
-		}
-		if j.ExternalID == "" {
-			// Claimed, but the handle was never recorded: submit the same
-			// attempt again.
-			if _, err := o.submitClaimed(ctx, j, b); err != nil {
-				o.log.Warn("monitor: resubmit claimed attempt", "job", j.ID, "err", err)
-			}
-			continue
-		}
-		var st backends.Status
-		if reattach {
-			st, err = b.Recover(ctx, o.handle(j))
-		} else {
-			st, err = b.Status(ctx, o.handle(j))
-		}
-		if errors.Is(err, backends.ErrTaskNotFound) {
-			o.fail(ctx, j, fmt.Sprintf("task %s was lost: backend %s no longer knows it", j.ExternalID, j.Backend), true)
-			continue
-		}
-		if err != nil {
-			o.log.Warn("monitor: status", "job", j.ID, "backend", j.Backend, "err", err)
-			continue
-		}
-		o.apply(ctx, j, st)
-	}
+	})
 	return nil
+}
+
+// follow takes j over when its lease expired, then reconciles it with its
+// backend.
+func (o *Orchestrator) follow(ctx context.Context, j *Job, recovering bool) {
+	reattach := recovering
+	if j.LeaseHolder != o.cfg.ReplicaID {
+		if o.leaseLive(j, o.now()) {
+			return // another live replica follows it
+		}
+		prevHolder := j.LeaseHolder
+		n := j.Clone()
+		n.LeaseHolder = o.cfg.ReplicaID
+		taken, err := o.save(ctx, j, n)
+		if err != nil {
+			return // someone else was faster, or the job moved
+		}
+		o.log.Info("took over job", "job", j.ID, "from", prevHolder, "backend", j.Backend, "external_id", j.ExternalID)
+		j, reattach = taken, true
+	}
+	b, ok := o.backends[j.Backend]
+	if !ok {
+		o.fail(ctx, j, fmt.Sprintf("backend %q is not configured on replica %s; task %s cannot be followed", j.Backend, o.cfg.ReplicaID, j.ExternalID), true)
+		return
+	}
+	if j.ExternalID == "" {
+		// Claimed, but the handle was never recorded: submit the same
+		// attempt again.
+		if _, err := o.submitClaimed(ctx, j, b); err != nil {
+			o.log.Warn("monitor: resubmit claimed attempt", "job", j.ID, "err", err)
+		}
+		return
+	}
+	var (
+		st  backends.Status
+		err error
+	)
+	if reattach {
+		st, err = b.Recover(ctx, o.handle(j))
+	} else {
+		st, err = b.Status(ctx, o.handle(j))
+	}
+	if errors.Is(err, backends.ErrTaskNotFound) {
+		o.fail(ctx, j, fmt.Sprintf("task %s was lost: backend %s no longer knows it", j.ExternalID, j.Backend), true)
+		return
+	}
+	if err != nil {
+		o.log.Warn("monitor: status", "job", j.ID, "backend", j.Backend, "err", err)
+		return
+	}
+	o.apply(ctx, j, st)
 }
 
 // apply moves j according to the backend status st.
@@ -726,6 +805,7 @@ func (o *Orchestrator) fail(ctx context.Context, j *Job, reason string, retryabl
 	}
 	n.State = StateQueued
 	n.Backend, n.ExternalID, n.HandleData = "", "", nil
+	n.LeaseHolder, n.LeaseExpiresAt = "", time.Time{} // any replica may run the retry
 	n.FinishedAt = time.Time{}
 	n.StartedAt = time.Time{}
 	n.Progress = 0

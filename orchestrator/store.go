@@ -43,8 +43,35 @@ type Store interface {
 	// whose LeaseHolder is holder, without changing its version, and
 	// returns how many jobs it renewed. It is the heartbeat of a replica.
 	RenewLeases(ctx context.Context, holder string, until time.Time) (int, error)
+	// ClaimReady reserves for holder up to limit jobs that are ready to be
+	// placed: QUEUED, on no backend, NextAttemptAt not after now, owner not
+	// in skipOwners, and not reserved by another holder whose lease is live
+	// at now. It sets their LeaseHolder to holder and LeaseExpiresAt to
+	// until, without changing their Version, and returns them highest
+	// Priority first, then oldest. Concurrent callers never receive the
+	// same job (PostgreSQL: FOR UPDATE SKIP LOCKED). A reservation needs no
+	// version change: every other path to a queued job either respects
+	// live reservations (ClaimReady) or may win against the holder anyway
+	// (a cancel), which the holder's version-checked placement then sees.
+	ClaimReady(ctx context.Context, holder string, now, until time.Time, limit int, skipOwners []string) ([]*Job, error)
+	// ReleaseUnplaced clears holder's reservations of jobs that are still
+	// on no backend, so any replica may claim them again.
+	ReleaseUnplaced(ctx context.Context, holder string) error
+	// PlacedUsage returns, per owner, the jobs placed on a backend (QUEUED
+	// or RUNNING with a Backend) and the GPUs they hold.
+	PlacedUsage(ctx context.Context) (map[string]Usage, error)
+	// FollowedJobs returns the jobs placed on a backend (QUEUED or RUNNING
+	// with a Backend) whose LeaseHolder is holder, or whose lease has
+	// expired at now (an empty LeaseHolder counts as expired).
+	FollowedJobs(ctx context.Context, holder string, now time.Time) ([]*Job, error)
 	// Close releases the store.
 	Close() error
+}
+
+// Usage is what one owner has placed on backends.
+type Usage struct {
+	Jobs int `json:"jobs"`
+	GPUs int `json:"gpus"`
 }
 
 // OutboxRecord is one event waiting to be forwarded to the bus.
@@ -96,4 +123,16 @@ func (q *ListQuery) Normalize() error {
 		}
 	}
 	return nil
+}
+
+// ReadyOrder reports whether job a is placed before job b: higher priority
+// first, then older, then by id. ClaimReady returns jobs in this order.
+func ReadyOrder(a, b *Job) bool {
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.ID < b.ID
 }

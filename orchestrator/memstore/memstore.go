@@ -20,7 +20,7 @@ type Store struct {
 	mu       sync.Mutex
 	jobs     map[string]*orchestrator.Job
 	byState  map[orchestrator.State]map[string]*orchestrator.Job // index of jobs by state
-	idem     map[string]string // owner \x00 key -> job id
+	idem     map[string]string                                   // owner \x00 key -> job id
 	history  map[string][]events.Event
 	eventIDs map[string]bool
 	outbox   []orchestrator.OutboxRecord
@@ -413,6 +413,93 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, until time.Time)
 		}
 	})
 	return n, nil
+}
+
+// ClaimReady implements orchestrator.Store.
+func (s *Store) ClaimReady(ctx context.Context, holder string, now, until time.Time, limit int, skipOwners []string) ([]*orchestrator.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || holder == "" {
+		return nil, nil
+	}
+	skip := map[string]bool{}
+	for _, o := range skipOwners {
+		skip[o] = true
+	}
+	var ready []*orchestrator.Job
+	for _, j := range s.byState[orchestrator.StateQueued] {
+		if j.Backend != "" || j.NextAttemptAt.After(now) || skip[j.Owner] {
+			continue
+		}
+		if j.LeaseHolder != "" && j.LeaseHolder != holder && j.LeaseExpiresAt.After(now) {
+			continue
+		}
+		ready = append(ready, j)
+	}
+	sort.Slice(ready, func(a, b int) bool { return orchestrator.ReadyOrder(ready[a], ready[b]) })
+	if len(ready) > limit {
+		ready = ready[:limit]
+	}
+	out := make([]*orchestrator.Job, len(ready))
+	for i, j := range ready {
+		j.LeaseHolder, j.LeaseExpiresAt = holder, until.UTC()
+		out[i] = j.Clone()
+	}
+	return out, nil
+}
+
+// ReleaseUnplaced implements orchestrator.Store.
+func (s *Store) ReleaseUnplaced(ctx context.Context, holder string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	s.each([]orchestrator.State{orchestrator.StateSubmitted, orchestrator.StateQueued}, func(j *orchestrator.Job) {
+		if j.LeaseHolder == holder && j.Backend == "" {
+			j.LeaseHolder, j.LeaseExpiresAt = "", time.Time{}
+		}
+	})
+	return nil
+}
+
+// PlacedUsage implements orchestrator.Store.
+func (s *Store) PlacedUsage(ctx context.Context) (map[string]orchestrator.Usage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	out := map[string]orchestrator.Usage{}
+	s.each([]orchestrator.State{orchestrator.StateQueued, orchestrator.StateRunning}, func(j *orchestrator.Job) {
+		if j.Backend != "" {
+			u := out[j.Owner]
+			u.Jobs++
+			u.GPUs += j.GPUs
+			out[j.Owner] = u
+		}
+	})
+	return out, nil
+}
+
+// FollowedJobs implements orchestrator.Store.
+func (s *Store) FollowedJobs(ctx context.Context, holder string, now time.Time) ([]*orchestrator.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []*orchestrator.Job
+	s.each([]orchestrator.State{orchestrator.StateQueued, orchestrator.StateRunning}, func(j *orchestrator.Job) {
+		if j.Backend != "" && (j.LeaseHolder == holder || !j.LeaseExpiresAt.After(now)) {
+			out = append(out, j.Clone())
+		}
+	})
+	sort.Slice(out, func(a, b int) bool { return out[a].CreatedAt.Before(out[b].CreatedAt) })
+	return out, nil
 }
 
 // Close implements orchestrator.Store.

@@ -45,6 +45,9 @@ func RunStore(t *testing.T, newStore NewStore) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"LeasesAndProvenance", testLeasesAndProvenance},
 		{"ConcurrentClaim", testConcurrentClaim},
+		{"ClaimReady", testClaimReady},
+		{"ClaimReadyConcurrent", testClaimReadyConcurrent},
+		{"UsageAndFollowed", testUsageAndFollowed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -560,5 +563,161 @@ func testConcurrentClaim(t *testing.T, s orchestrator.Store) {
 	got, _ := s.GetJob(ctx(t), j.ID)
 	if got.LeaseHolder != wins[0] {
 		t.Fatalf("stored holder %q, winner %q", got.LeaseHolder, wins[0])
+	}
+}
+
+func queued(t *testing.T, s orchestrator.Store, owner string, offset time.Duration, mutate func(*orchestrator.Job)) *orchestrator.Job {
+	t.Helper()
+	j := NewJob(owner, offset)
+	j.State = orchestrator.StateQueued
+	if mutate != nil {
+		mutate(j)
+	}
+	return mustCreate(t, s, j)
+}
+
+// testClaimReady checks which jobs ClaimReady hands out, in which order,
+// and that a live reservation of another holder is respected until it
+// expires or is released.
+func testClaimReady(t *testing.T, s orchestrator.Store) {
+	now := base.Add(time.Hour)
+	old := queued(t, s, "alice", 0, nil)
+	urgent := queued(t, s, "bob", 2*time.Second, func(j *orchestrator.Job) { j.Priority = 50 })
+	young := queued(t, s, "alice", 3*time.Second, nil)
+	queued(t, s, "alice", 4*time.Second, func(j *orchestrator.Job) { j.Backend, j.ExternalID = "sim", "x-1" }) // placed
+	queued(t, s, "alice", 5*time.Second, func(j *orchestrator.Job) { j.NextAttemptAt = now.Add(time.Minute) }) // backing off
+	queued(t, s, "alice", 6*time.Second, func(j *orchestrator.Job) { j.LeaseHolder, j.LeaseExpiresAt = "r2", now.Add(time.Minute) })
+	expired := queued(t, s, "alice", 7*time.Second, func(j *orchestrator.Job) { j.LeaseHolder, j.LeaseExpiresAt = "r2", now.Add(-time.Second) })
+	mustCreate(t, s, NewJob("alice", 8*time.Second)) // SUBMITTED, not QUEUED
+	skipped := queued(t, s, "carol", 9*time.Second, nil)
+
+	got, err := s.ClaimReady(ctx(t), "r1", now, now.Add(30*time.Second), 10, []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, j := range got {
+		ids = append(ids, j.ID)
+		if j.LeaseHolder != "r1" || !j.LeaseExpiresAt.Equal(now.Add(30*time.Second)) {
+			t.Fatalf("claimed job %s has lease %q until %v", j.ID, j.LeaseHolder, j.LeaseExpiresAt)
+		}
+	}
+	want := []string{urgent.ID, old.ID, young.ID, expired.ID}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("ClaimReady = %v, want %v (priority, then age; placed, backing-off, live-reserved, submitted and skipped owners' jobs left out)", ids, want)
+	}
+	stored, _ := s.GetJob(ctx(t), old.ID)
+	if stored.LeaseHolder != "r1" || stored.Version != old.Version {
+		t.Fatalf("stored reservation %q version %d; want r1 and unchanged version %d", stored.LeaseHolder, stored.Version, old.Version)
+	}
+	// Reserved by r1: r2 gets nothing of these until r1 releases them.
+	if got, _ := s.ClaimReady(ctx(t), "r2", now, now.Add(time.Minute), 10, []string{"carol"}); len(got) != 1 {
+		t.Fatalf("r2 claimed %d jobs while r1 holds the ready ones, want only its own reservation back", len(got))
+	}
+	if err := s.ReleaseUnplaced(ctx(t), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ClaimReady(ctx(t), "r3", now, now.Add(time.Minute), 2, nil)
+	if len(got) != 2 || got[0].ID != urgent.ID || got[1].ID != old.ID {
+		t.Fatalf("after release, ClaimReady(limit 2) = %d jobs, want the two first", len(got))
+	}
+	got, _ = s.ClaimReady(ctx(t), "r4", now, now.Add(time.Minute), 10, nil)
+	found := false
+	for _, j := range got {
+		found = found || j.ID == skipped.ID
+	}
+	if !found {
+		t.Fatal("a job of an owner not skipped this time was not claimed")
+	}
+}
+
+// testClaimReadyConcurrent has several holders claim at once: every ready
+// job goes to exactly one.
+func testClaimReadyConcurrent(t *testing.T, s orchestrator.Store) {
+	const jobs, holders = 60, 6
+	for i := range jobs {
+		queued(t, s, "alice", time.Duration(i)*time.Millisecond, nil)
+	}
+	now := base.Add(time.Hour)
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		got = map[string]string{}
+	)
+	for h := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			holder := fmt.Sprintf("r%d", h)
+			for {
+				js, err := s.ClaimReady(ctx(t), holder, now, now.Add(time.Minute), 7, nil)
+				if err != nil {
+					t.Errorf("%s: %v", holder, err)
+					return
+				}
+				if len(js) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range js {
+					if prev, dup := got[j.ID]; dup {
+						t.Errorf("job %s claimed by %s and %s", j.ID, prev, holder)
+					}
+					got[j.ID] = holder
+				}
+				mu.Unlock()
+				// Place them, as a scheduler would: a version-checked
+				// write that must not conflict.
+				for _, j := range js {
+					c := j.Clone()
+					c.Backend, c.Version = "sim", j.Version+1
+					if err := s.UpdateJob(ctx(t), c, j.Version, nil); err != nil {
+						t.Errorf("%s: place claimed job %s: %v", holder, j.ID, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != jobs {
+		t.Fatalf("%d of %d jobs claimed", len(got), jobs)
+	}
+}
+
+// testUsageAndFollowed checks PlacedUsage and FollowedJobs.
+func testUsageAndFollowed(t *testing.T, s orchestrator.Store) {
+	now := base.Add(time.Hour)
+	place := func(owner, holder string, expires time.Time, gpus int, st orchestrator.State) *orchestrator.Job {
+		return queued(t, s, owner, 0, func(j *orchestrator.Job) {
+			j.State, j.Backend, j.ExternalID, j.GPUs = st, "sim", uuid.NewString(), gpus
+			j.LeaseHolder, j.LeaseExpiresAt = holder, expires
+		})
+	}
+	mine := place("alice", "r1", now.Add(time.Minute), 2, orchestrator.StateRunning)
+	place("alice", "r2", now.Add(time.Minute), 4, orchestrator.StateQueued)
+	orphan := place("bob", "r2", now.Add(-time.Second), 1, orchestrator.StateRunning)
+	legacy := place("bob", "", time.Time{}, 1, orchestrator.StateRunning)
+	queued(t, s, "carol", 0, nil) // not placed
+	place("dave", "r1", now.Add(time.Minute), 8, orchestrator.StateCompleted)
+
+	u, err := s.PlacedUsage(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]orchestrator.Usage{"alice": {Jobs: 2, GPUs: 6}, "bob": {Jobs: 2, GPUs: 2}}
+	if fmt.Sprint(u) != fmt.Sprint(want) {
+		t.Fatalf("PlacedUsage = %v, want %v", u, want)
+	}
+	f, err := s.FollowedJobs(ctx(t), "r1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, j := range f {
+		ids[j.ID] = true
+	}
+	if len(f) != 3 || !ids[mine.ID] || !ids[orphan.ID] || !ids[legacy.ID] {
+		t.Fatalf("FollowedJobs(r1) = %d jobs; want its own, the expired and the unleased placed job", len(f))
 	}
 }

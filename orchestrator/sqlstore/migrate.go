@@ -102,6 +102,12 @@ func init() {
 		`CREATE INDEX jobs_lease_holder ON jobs (lease_holder) WHERE lease_holder <> ''`,
 	}
 	migrations = append(migrations, migration{version: 2, name: "job leases and provenance", sqlite: v2, pg: v2})
+	// Version 3: the scheduler's queries (ready jobs, followed jobs).
+	v3 := []string{
+		`CREATE INDEX jobs_ready ON jobs (priority DESC, created_at, id) WHERE state = 'QUEUED' AND backend = ''`,
+		`CREATE INDEX jobs_placed ON jobs (lease_holder, lease_expires) WHERE state IN ('QUEUED', 'RUNNING') AND backend <> ''`,
+	}
+	migrations = append(migrations, migration{version: 3, name: "scheduler indexes", sqlite: v3, pg: v3})
 }
 
 // SchemaVersion is the schema version this release migrates to.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -503,6 +504,100 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, until time.Time)
 	}
 	n, err := res.RowsAffected()
 	return int(n), mapErr(err, "renew leases of "+holder)
+}
+
+// ClaimReady implements orchestrator.Store. On PostgreSQL the candidate rows
+// are locked with FOR UPDATE SKIP LOCKED, so concurrent replicas claim
+// disjoint sets without waiting for each other; on SQLite the database's
+// single writer serialises claims.
+func (s *Store) ClaimReady(ctx context.Context, holder string, now, until time.Time, limit int, skipOwners []string) ([]*orchestrator.Job, error) {
+	if limit <= 0 || holder == "" {
+		return nil, nil
+	}
+	args := []any{holder, nanos(until), string(orchestrator.StateQueued), nanos(now), holder, nanos(now)}
+	skip := ""
+	if len(skipOwners) > 0 {
+		skip = " AND owner NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(skipOwners)), ", ") + ")"
+		for _, o := range skipOwners {
+			args = append(args, o)
+		}
+	}
+	args = append(args, limit)
+	lock := ""
+	if s.d == postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	query := `UPDATE jobs SET lease_holder = ?, lease_expires = ?
+		WHERE id IN (SELECT id FROM jobs WHERE state = ? AND backend = '' AND next_attempt_at <= ?
+			AND (lease_holder = '' OR lease_holder = ? OR lease_expires <= ?)` + skip + `
+			ORDER BY priority DESC, created_at, id LIMIT ?` + lock + `)
+		RETURNING ` + jobCols
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, mapErr(err, "claim ready jobs")
+	}
+	defer rows.Close()
+	var out []*orchestrator.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, mapErr(err, "scan claimed job")
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err, "claim ready jobs")
+	}
+	sort.Slice(out, func(a, b int) bool { return orchestrator.ReadyOrder(out[a], out[b]) })
+	return out, nil
+}
+
+// ReleaseUnplaced implements orchestrator.Store.
+func (s *Store) ReleaseUnplaced(ctx context.Context, holder string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE jobs SET lease_holder = '', lease_expires = 0 WHERE lease_holder = ? AND backend = '' AND state IN (?, ?)`),
+		holder, string(orchestrator.StateSubmitted), string(orchestrator.StateQueued))
+	return mapErr(err, "release reservations of "+holder)
+}
+
+// PlacedUsage implements orchestrator.Store.
+func (s *Store) PlacedUsage(ctx context.Context) (map[string]orchestrator.Usage, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT owner, COUNT(*), COALESCE(SUM(gpus), 0) FROM jobs WHERE state IN (?, ?) AND backend <> '' GROUP BY owner`),
+		string(orchestrator.StateQueued), string(orchestrator.StateRunning))
+	if err != nil {
+		return nil, mapErr(err, "placed usage")
+	}
+	defer rows.Close()
+	out := map[string]orchestrator.Usage{}
+	for rows.Next() {
+		var (
+			owner string
+			u     orchestrator.Usage
+		)
+		if err := rows.Scan(&owner, &u.Jobs, &u.GPUs); err != nil {
+			return nil, mapErr(err, "placed usage")
+		}
+		out[owner] = u
+	}
+	return out, mapErr(rows.Err(), "placed usage")
+}
+
+// FollowedJobs implements orchestrator.Store.
+func (s *Store) FollowedJobs(ctx context.Context, holder string, now time.Time) ([]*orchestrator.Job, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+jobCols+` FROM jobs WHERE state IN (?, ?) AND backend <> '' AND (lease_holder = ? OR lease_expires <= ?) ORDER BY created_at`),
+		string(orchestrator.StateQueued), string(orchestrator.StateRunning), holder, nanos(now))
+	if err != nil {
+		return nil, mapErr(err, "followed jobs")
+	}
+	defer rows.Close()
+	var out []*orchestrator.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, mapErr(err, "scan job")
+		}
+		out = append(out, j)
+	}
+	return out, mapErr(rows.Err(), "followed jobs")
 }
 
 // JobEvents implements orchestrator.Store.
