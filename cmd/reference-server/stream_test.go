@@ -503,8 +503,19 @@ func TestStreamWorkflowSubscription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Workflow and job events travel on two topics, each through its own
+	// consumer, so the run's last job events may reach the stream after
+	// workflow.completed: read until both steps' jobs completed too.
+	var wfDone bool
+	var jobsDone int
 	evs := until(t, ws.events, func(e events.Event) bool {
-		return e.Type == events.WorkflowCompleted || e.Type == events.WorkflowFailed
+		switch e.Type {
+		case events.WorkflowCompleted, events.WorkflowFailed:
+			wfDone = true
+		case events.JobCompleted:
+			jobsDone++
+		}
+		return e.Type == events.WorkflowFailed || (wfDone && jobsDone == 2)
 	})
 	var wfEvents, jobEvents int
 	for _, e := range evs {
@@ -522,8 +533,8 @@ func TestStreamWorkflowSubscription(t *testing.T) {
 			jobEvents++
 		}
 	}
-	if last := evs[len(evs)-1].Type; last != events.WorkflowCompleted || wfEvents < 4 || jobEvents < 10 {
-		t.Fatalf("run stream ended with %s after %d workflow and %d job events: %v", last, wfEvents, jobEvents, types(evs))
+	if !wfDone || jobsDone != 2 || wfEvents < 4 || jobEvents < 10 {
+		t.Fatalf("run stream: %d workflow and %d job events: %v", wfEvents, jobEvents, types(evs))
 	}
 	if c, r := ts.dialSSE(bob.Token, "?workflow="+run.ID); c != nil || r.status != http.StatusNotFound {
 		t.Errorf("bob subscribing to alice's run: %d, want 404", r.status)
