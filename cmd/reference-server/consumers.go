@@ -187,6 +187,7 @@ func (s *server) startConsumers(ctx context.Context, opts serverOptions) error {
 		{main, consumerNotifications, events.TopicJobs, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit, events.TopicJobs, groupAudit, es.chain.Handler().Watermill(codec)},
 		{main, consumerMetrics, events.TopicJobs, groupMetrics, events.HandlerFunc(es.jobm.Handle).Watermill(codec)},
+		{main, consumerAnalytics, events.TopicJobs, groupAnalytics, events.HandlerFunc(s.an.collector.Handle).Watermill(codec)},
 		{main, consumerNotifications + "-workflows", events.TopicWorkflows, notifyGroup, es.notify.Handler().Watermill(codec)},
 		{main, consumerAudit + "-workflows", events.TopicWorkflows, groupAudit, es.chain.Handler().Watermill(codec)},
 		{main, consumerCache, events.TopicJobs, groupCache, s.caches.inv.Handler().Watermill(codec)},
@@ -269,6 +270,8 @@ func (s *server) consumerHandler(name string) (events.HandlerFunc, bool) {
 		return s.evs.chain.Handler(), true
 	case consumerMetrics:
 		return s.evs.jobm.Handle, true
+	case consumerAnalytics:
+		return s.an.collector.Handle, true
 	}
 	return nil, false
 }

@@ -32,6 +32,7 @@ func (s *server) routes() http.Handler {
 	s.eventRoutes(mux)
 	s.workflowRoutes(mux)
 	s.cacheRoutes(mux)
+	s.analyticsRoutes(mux)
 
 	// Ephemeris: public, no token.
 	mux.Handle(ephemhttp.Prefix, ephemhttp.NewHandler(&ephemhttp.Config{Logger: s.log.With("component", "ephemeris"), Cache: s.ephemerisCache()}))

@@ -57,6 +57,7 @@ type server struct {
 	bus      *events.Bus
 	evs      *eventSystem
 	caches   *cacheSystem
+	an       *analyticsSystem // analytics.go
 	backends []*backends.Backend
 	orch     *orchestrator.Orchestrator
 	wf       *workflowSystem
@@ -131,6 +132,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 	if err := s.openEvents(ctx, opts); err != nil {
 		return nil, err
 	}
+	if err := s.openAnalytics(ctx); err != nil {
+		return nil, err
+	}
 
 	reg := serverAgents()
 	if len(opts.Backends) > 0 {
@@ -172,6 +176,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer, opts serverOpt
 		return nil, err
 	}
 	if err := s.startCacheWarmers(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startAnalytics(ctx); err != nil {
 		return nil, err
 	}
 
@@ -246,11 +253,15 @@ func (s *server) closeResources(ctx context.Context) error {
 	if s.hub != nil {
 		s.hub.stop()
 	}
+	s.stopAnalytics()
 	if err := s.closeEvents(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.closeCache(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := s.closeAnalytics(); err != nil {
+		errs = append(errs, fmt.Errorf("close analytics: %w", err))
 	}
 	for _, b := range s.backends {
 		if err := b.Close(); err != nil {
