@@ -235,7 +235,7 @@ func TestEndToEndOnEachTransport(t *testing.T) {
 				}
 				// Kafka tells the consumer lag: it drains to zero once the
 				// consumers have committed.
-				if tc.name == "mem" || tc.name == "amqp" || (len(hr.Lag) == 5 && hr.Lag[groupCache] == 0 && hr.Lag[groupAudit] == 0 && hr.Lag[groupMetrics] == 0 && hr.Lag[groupNotifications] == 0) {
+				if tc.name == "mem" || tc.name == "amqp" || (len(hr.Lag) == 6 && hr.Lag[groupAnalytics] == 0 && hr.Lag[groupCache] == 0 && hr.Lag[groupAudit] == 0 && hr.Lag[groupMetrics] == 0 && hr.Lag[groupNotifications] == 0) {
 					break
 				}
 				if time.Now().After(deadline) {
