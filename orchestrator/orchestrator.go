@@ -168,6 +168,19 @@ func (q Quotas) For(owner string) Quota {
 // in the outbox, and the next process forwards it. A crash between publishing
 // and marking publishes the event again: delivery is at least once, and
 // consumers de-duplicate by event id.
+//
+// # Replicas
+//
+// Any number of orchestrators may share one store (PostgreSQL in
+// production). Each has a ReplicaID; the scheduler reserves ready jobs for
+// itself (Store.ClaimReady), records the attempt, then submits the task
+// under the deterministic id TaskID(job, attempt); the replica then holds
+// the job's lease, renews it every HeartbeatInterval, and alone follows the
+// task. When a replica dies its leases expire after LeaseTTL and the others
+// take its jobs over and re-attach to their tasks with the backend's
+// Recover. Per-job wall-time limits and these heartbeats replace any global
+// "stuck" timeout, so a week-long job is never rescued while its replica
+// lives.
 type Orchestrator struct {
 	store    Store
 	bus      *events.Bus

@@ -18,6 +18,16 @@
 // forwarder reads the outbox in id order and marks records published once
 // the bus accepted them.
 //
+// # Several replicas
+//
+// Orchestrators sharing one PostgreSQL database coordinate through the
+// jobs table: ClaimReady reserves ready jobs with FOR UPDATE SKIP LOCKED, so
+// replicas never wait for or collide on the same rows; placed jobs carry a
+// lease (lease_holder, lease_expires) that RenewLeases extends and that other
+// replicas take over, with a version-checked UpdateJob, once it expires.
+// Migrations take a transaction-scoped advisory lock keyed by the schema,
+// so any number of processes may open the same database at once.
+//
 // Times are stored as UTC Unix nanoseconds, so ordering and cursors are exact
 // on every database.
 package sqlstore
