@@ -41,7 +41,10 @@
 // visible to this process (a shared filesystem or a single-node cluster)
 // Status reports that progress while the job runs (at most 99 % until it
 // completes), the result on completion and the runner's error on failure.
-// Jobs are named Config.JobPrefix + task id; Capacity counts only those.
+// Jobs are named Config.JobPrefix + task id; Capacity counts only those,
+// and Submit looks for a job of that name first, so submitting a task id
+// twice (a caller that crashed before storing the handle) returns the
+// first job (Config.NoDuplicateCheck turns the look-up off).
 //
 // [Driver.Verify] checks a configuration against the cluster at start-up:
 // slurmrestd answers, the token is accepted, the partition exists; it

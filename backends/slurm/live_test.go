@@ -240,6 +240,9 @@ func TestLiveJobs(t *testing.T) {
 	bad := tr.submit(backends.Task{ID: "live-exit3", Agent: "fail", DatasetID: "ds"})
 	long := tr.submit(backends.Task{ID: "live-cancel", Agent: "long", DatasetID: "ds", GPUs: 1})
 
+	if again, err := d.Submit(context.Background(), backends.Task{ID: "live-ok", Agent: "complete", DatasetID: "ds"}); err != nil || again.ExternalID != ok.ExternalID {
+		t.Errorf("second Submit of task live-ok = %+v, %v; want the first job %+v", again, err, ok)
+	}
 	st := wait(t, d, ok, time.Minute, nil)
 	if st.State != backends.TaskCompleted || st.Progress != 100 || st.ExitCode == nil || *st.ExitCode != 0 {
 		t.Errorf("completing job: %+v, want COMPLETED, 100%%, exit 0", st)

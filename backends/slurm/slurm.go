@@ -66,6 +66,12 @@ type Config struct {
 	// WorkDir/horizons-<job id>.result.json. It is inserted into the
 	// script as given (shell words), so quote a path with spaces.
 	Command string
+	// NoDuplicateCheck skips the look-up (GET /jobs) Submit does before
+	// submitting, which makes a second Submit of the same task id return
+	// the first job instead of starting another. Set it only when listing
+	// the cluster's jobs is too costly and the caller never resubmits a
+	// task id.
+	NoDuplicateCheck bool
 	// JobPrefix starts the name of every job this backend submits (the
 	// task id follows); Capacity counts only jobs whose name starts with
 	// it. Default "horizons-". Give each deployment sharing a cluster
@@ -623,6 +629,18 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	if _, err := d.version(ctx); err != nil {
 		return backends.Handle{}, err
 	}
+	if !d.cfg.NoDuplicateCheck {
+		// Submit is idempotent per task id: a caller that lost the handle
+		// (it crashed between submit and storing it) gets the same job.
+		jobs, err := d.Jobs(ctx)
+		if err != nil {
+			return backends.Handle{}, fmt.Errorf("slurm: submit task %s: look for an earlier submission: %w", t.ID, err)
+		}
+		if id := newest(jobs, sub.Job.Name); id > 0 {
+			d.log.Info("task already submitted; returning its job", "task", t.ID, "job_id", id)
+			return d.handle(id, t.GPUs), nil
+		}
+	}
 	var out struct {
 		JobID *int64 `json:"job_id"`
 	}
@@ -652,12 +670,27 @@ func (d *Driver) Submit(ctx context.Context, t backends.Task) (backends.Handle, 
 	if out.JobID == nil || *out.JobID <= 0 {
 		return backends.Handle{}, fmt.Errorf("%w: slurmrestd accepted task %s but returned no job_id", backends.ErrUnavailable, t.ID)
 	}
-	id := strconv.FormatInt(*out.JobID, 10)
+	d.log.Debug("submitted", "task", t.ID, "job_id", *out.JobID, "partition", d.cfg.Partition)
+	return d.handle(*out.JobID, t.GPUs), nil
+}
+
+func (d *Driver) handle(jobID int64, gpus int) backends.Handle {
+	id := strconv.FormatInt(jobID, 10)
 	d.mu.Lock()
-	d.gpus[id] = t.GPUs
+	d.gpus[id] = gpus
 	d.mu.Unlock()
-	d.log.Debug("submitted", "task", t.ID, "job_id", id, "partition", d.cfg.Partition)
-	return backends.Handle{Backend: d.cfg.Name, ExternalID: id}, nil
+	return backends.Handle{Backend: d.cfg.Name, ExternalID: id}
+}
+
+// newest returns the highest job id named name, or 0.
+func newest(jobs []Job, name string) int64 {
+	var id int64
+	for _, j := range jobs {
+		if j.Name == name && j.JobID > id {
+			id = j.JobID
+		}
+	}
+	return id
 }
 
 // Job is the part of a v0.0.38 job record this client reads. Nullable
@@ -687,12 +720,7 @@ func (d *Driver) findJob(ctx context.Context, name string) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	var id int64
-	for _, j := range jobs {
-		if j.Name == name && j.JobID > id {
-			id = j.JobID
-		}
-	}
+	id := newest(jobs, name)
 	return id, id > 0
 }
 

@@ -598,3 +598,33 @@ func TestTokenRefreshHook(t *testing.T) {
 		t.Errorf("logs carry a token: %s", logs)
 	}
 }
+
+// TestSubmitIdempotent: a second Submit of a task id returns the job the
+// first created (a caller that crashed before storing the handle), unless
+// NoDuplicateCheck is set.
+func TestSubmitIdempotent(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		f, srv := newFake(t)
+		d, _ := newDriver(t, srv.URL, func(c *slurm.Config) { c.NoDuplicateCheck = skip })
+		f.mu.Lock()
+		f.jobs["55"] = withJob(t, map[string]any{"job_id": 55, "name": "horizons-" + task.ID, "job_state": "RUNNING"})
+		f.mu.Unlock()
+		var posts atomic.Int64
+		f.fail = func(r *http.Request) (int, []byte, bool) {
+			if r.Method == http.MethodPost {
+				posts.Add(1)
+			}
+			return 0, nil, false
+		}
+		h, err := d.Submit(context.Background(), task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case !skip && (h.ExternalID != "55" || posts.Load() != 0):
+			t.Errorf("resubmit: job %s after %d POSTs, want the earlier job 55 and no POST", h.ExternalID, posts.Load())
+		case skip && (h.ExternalID == "55" || posts.Load() != 1):
+			t.Errorf("NoDuplicateCheck: job %s after %d POSTs, want a new job", h.ExternalID, posts.Load())
+		}
+	}
+}

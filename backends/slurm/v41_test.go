@@ -101,6 +101,11 @@ func submitBody(t *testing.T, version string, task backends.Task) map[string]any
 	t.Helper()
 	var body map[string]any
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/slurm/"+version+"/jobs" {
+			// The look-up for an earlier submission of the task.
+			w.Write([]byte(`{"meta":{},"errors":[],"jobs":[]}`))
+			return
+		}
 		if r.URL.Path != "/slurm/"+version+"/job/submit" {
 			t.Errorf("path %s", r.URL.Path)
 		}
@@ -233,6 +238,8 @@ func TestDetectVersion(t *testing.T) {
 				w.Write(doc)
 			case strings.HasSuffix(r.URL.Path, "/job/submit"):
 				w.Write([]byte(`{"meta":{},"errors":[],"job_id":3}`))
+			case strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/jobs"):
+				w.Write([]byte(`{"meta":{},"errors":[],"jobs":[]}`))
 			default:
 				w.WriteHeader(http.StatusNotFound)
 			}
@@ -245,7 +252,11 @@ func TestDetectVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.Close()
-		want := []string{"/openapi/v3", "/slurm/" + c.want + "/job/submit"}
+		jobs := "/slurm/" + c.want + "/jobs"
+		if c.want != "v0.0.38" {
+			jobs += "/"
+		}
+		want := []string{"/openapi/v3", jobs, "/slurm/" + c.want + "/job/submit"}
 		if strings.Join(paths, " ") != strings.Join(want, " ") {
 			t.Errorf("%s: requests %v, want %v", c.spec, paths, want)
 		}
