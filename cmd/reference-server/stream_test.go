@@ -533,7 +533,7 @@ func TestStreamWorkflowSubscription(t *testing.T) {
 			jobEvents++
 		}
 	}
-	if !wfDone || jobsDone != 2 || wfEvents < 4 || jobEvents < 10 {
+	if !wfDone || jobsDone != 2 || wfEvents < 4 || jobEvents < 8 { // job.progress events depend on timing
 		t.Fatalf("run stream: %d workflow and %d job events: %v", wfEvents, jobEvents, types(evs))
 	}
 	if c, r := ts.dialSSE(bob.Token, "?workflow="+run.ID); c != nil || r.status != http.StatusNotFound {
