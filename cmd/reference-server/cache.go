@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cosmic-horizons/horizons/backends"
 	"github.com/cosmic-horizons/horizons/cache"
 	"github.com/cosmic-horizons/horizons/cache/blobcache"
 	"github.com/cosmic-horizons/horizons/cache/cacheevents"
@@ -319,6 +320,25 @@ func (s *server) handleGetJobCached(w http.ResponseWriter, r *http.Request, u *u
 	}
 	w.Header().Set("X-Cache", "MISS")
 	writeJSON(w, http.StatusOK, out)
+}
+
+// backendUsageTTL is how long a backend's GPU usage is reused: the
+// dashboard polls it from every open browser, and on Slurm or Tapis each
+// poll is a remote call; concurrent polls share one call as well.
+const backendUsageTTL = time.Second
+
+// backendUsage returns b.Usage through the cache.
+func (s *server) backendUsage(ctx context.Context, b *backends.Backend) ([]backends.GPUUsage, error) {
+	if s.caches == nil {
+		return b.Usage(ctx)
+	}
+	return cache.Load(ctx, s.caches.c, "backend-usage:"+b.Name(), func(ctx context.Context) ([]backends.GPUUsage, error) {
+		g, err := b.Usage(ctx)
+		if err == nil && g == nil {
+			g = []backends.GPUUsage{}
+		}
+		return g, err
+	}, &cache.LoadOptions{TTL: backendUsageTTL})
 }
 
 // cacheRoutes adds GET /api/v1/admin/cache.

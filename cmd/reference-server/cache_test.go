@@ -84,6 +84,13 @@ func TestCacheInServer(t *testing.T) {
 		t.Fatalf("another user's cached job: %d %s", r.status, r.body)
 	}
 
+	// Backend usage polls within a second share one backend call.
+	for range 3 {
+		if r := ts.do("GET", "/api/v1/cluster/usage", alice.Token, nil, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"backends"`) {
+			t.Fatalf("cluster usage: %d %s", r.status, r.body)
+		}
+	}
+
 	// Admin stats: tiers, hits, the failing Redis tier, invalidations by
 	// the job's events, and the warmers.
 	if r := ts.do("GET", "/api/v1/admin/cache", alice.Token, nil, nil); r.status != http.StatusForbidden {
@@ -113,6 +120,11 @@ func TestCacheInServer(t *testing.T) {
 	}
 	if st.Invalidated < 3 || st.PartialInvalidations == 0 {
 		t.Fatalf("job events invalidated %d times, want one per state change: %s", st.Invalidated, r.body)
+	}
+	if st.Loads < 1 || st.Loads > 2 {
+		// The polls after the first load are hits (allowing one reload
+		// should a slow machine see the 1 s TTL pass between polls).
+		t.Fatalf("loads = %d after 3 usage polls: %s", st.Loads, r.body)
 	}
 	ew := st.Warmers["ephemeris"]
 	if ew.Keys != ephemWarmDays*len(warmBodies) || ew.Loaded+ew.Skipped != ew.Keys || ew.Failed != 0 {

@@ -59,7 +59,7 @@ func (s *server) handleClusterUsage(w http.ResponseWriter, r *http.Request, u *u
 	out := clusterUsage{Time: time.Now().UTC(), Backends: []backendUsage{}}
 	for _, b := range s.backends {
 		bu := backendUsage{Name: b.Name(), GPUs: []backends.GPUUsage{}}
-		gpus, err := b.Usage(ctx)
+		gpus, err := s.backendUsage(ctx, b)
 		if err != nil {
 			bu.Error = err.Error()
 		}
