@@ -377,8 +377,10 @@ func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 	for closeErr == nil {
 		_, _, closeErr = slow.Read(ctx)
 	}
-	if websocket.CloseStatus(closeErr) != websocket.StatusTryAgainLater {
-		t.Fatalf("slow client closed with %v, want try again later", closeErr)
+	// The close frame says why, unless the server's write timeout cut the
+	// connection first (when the test runs slowly, as under -race).
+	if websocket.CloseStatus(closeErr) != websocket.StatusTryAgainLater && !errors.Is(closeErr, io.ErrUnexpectedEOF) && !errors.Is(closeErr, io.EOF) {
+		t.Fatalf("slow client closed with %v, want try again later (or a cut connection)", closeErr)
 	}
 	// Resume from the hello position: all 300, in order.
 	back, _, err := ts.dialWS(testAdminToken, fmt.Sprintf("epoch=%s&offset=%d", hello.Stream.Epoch, hello.Stream.Offset), false)
