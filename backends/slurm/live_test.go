@@ -103,10 +103,13 @@ func workDir(t testing.TB) string {
 	return dir
 }
 
+// uniquePrefix names one driver's jobs. It does not start with the
+// default "horizons-", so a server on the same cluster does not count the
+// tests' jobs in its Capacity.
 func uniquePrefix() string {
 	var b [4]byte
 	rand.Read(b[:])
-	return "horizons-t" + hex.EncodeToString(b[:]) + "-"
+	return "hztest-" + hex.EncodeToString(b[:]) + "-"
 }
 
 // openLive opens a driver on the live cluster that runs command; it

@@ -96,7 +96,7 @@ func mainErr(n int, agent string, runs int, runner string) error {
 	}
 	openSlurm := func(command string) (*backends.Backend, error) {
 		return slurm.Open(&slurm.Config{URL: url, UserName: user, Token: token, Partition: partition, WorkDir: work,
-			Command: command, JobPrefix: fmt.Sprintf("horizons-bench%d-", time.Now().UnixNano()), MaxWallTime: time.Hour,
+			Command: command, JobPrefix: fmt.Sprintf("hzbench%d-", time.Now().UnixNano()), MaxWallTime: time.Hour,
 			Agents: []string{a.Name()}}, nil)
 	}
 	type cfg struct {
