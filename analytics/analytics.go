@@ -97,6 +97,10 @@ type Bucket struct {
 type Selector struct {
 	Metric string
 	Labels Labels
+	// Read names the labels (ByAgent, ByBackend, ByUser) the caller
+	// reads from the samples; a driver may leave the others empty. Nil
+	// means all.
+	Read []string
 }
 
 func (s Selector) match(l Labels) bool {

@@ -238,7 +238,7 @@ func (s *Store) Query(ctx context.Context, q Query) (*Result, error) {
 	groups := map[Labels][]acc{}
 	var scanned int64
 	var tooMany bool
-	err := s.d.Scan(ctx, res, Selector{Metric: q.Metric, Labels: q.Filter}, from, to, func(b Bucket) bool {
+	err := s.d.Scan(ctx, res, Selector{Metric: q.Metric, Labels: q.Filter, Read: append([]string{}, q.GroupBy...)}, from, to, func(b Bucket) bool {
 		scanned++
 		if scanned%65536 == 0 && ctx.Err() != nil {
 			return false

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,13 +243,24 @@ func (d *SQL) where(sel Selector) (string, []any) {
 // Scan implements Driver.
 func (d *SQL) Scan(ctx context.Context, res Resolution, sel Selector, from, to time.Time, fn func(Bucket) bool) error {
 	extra, eargs := d.where(sel)
+	// Only the labels the caller reads are fetched: "" AS col costs no
+	// string per row.
+	cols := []string{"agent", "backend", "usr"}
+	if sel.Read != nil {
+		for i, by := range []string{ByAgent, ByBackend, ByUser} {
+			if !slices.Contains(sel.Read, by) {
+				cols[i] = "''"
+			}
+		}
+	}
+	lc := strings.Join(cols, ", ")
 	var query string
 	var args []any
 	if res == Raw {
-		query = `SELECT agent, backend, usr, ts, value FROM {p}raw WHERE metric = ? AND ts >= ? AND ts < ?` + extra
+		query = `SELECT ` + lc + `, ts, value FROM {p}raw WHERE metric = ? AND ts >= ? AND ts < ?` + extra
 		args = append([]any{sel.Metric, from.UnixNano(), to.UnixNano()}, eargs...)
 	} else {
-		query = `SELECT agent, backend, usr, ts, cnt, total, mn, mx FROM {p}rollup WHERE res = ? AND metric = ? AND ts >= ? AND ts < ?` + extra
+		query = `SELECT ` + lc + `, ts, cnt, total, mn, mx FROM {p}rollup WHERE res = ? AND metric = ? AND ts >= ? AND ts < ?` + extra
 		args = append([]any{int(res), sel.Metric, from.UnixNano(), to.UnixNano()}, eargs...)
 	}
 	rows, err := d.db.QueryContext(ctx, d.q(query), args...)
