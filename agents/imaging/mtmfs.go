@@ -3,6 +3,7 @@ package imaging
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -98,19 +99,71 @@ func (m *imager) mtmfs(ctx context.Context, residual, psf0, model *Image, res *R
 		}
 		return p
 	}
-	sub := func(r []float64, b []float64, px, py int, amp float64) {
-		for y := 0; y < n; y++ {
-			sy := y - py + c
-			if sy < 0 || sy >= pn {
-				continue
+	// scan subtracts the component (c0, c1) at (px, py) from rows [y0, y1)
+	// of both residuals (when c0 or c1 is not 0) and returns, for those
+	// rows, the pixel with the largest chi-square drop a·R, its Hessian
+	// solution and the peak |R0|.
+	type best struct {
+		idx      int
+		score    float64
+		a0, a1   float64
+		peakAbs0 float64
+	}
+	scan := func(y0, y1, px, py int, c0, c1 float64) best {
+		b := best{idx: -1, score: -1}
+		d := c - px
+		xa, xb := max(0, px-c), min(n, px+c)
+		for y := y0; y < y1; y++ {
+			r0, r1 := R0[y*n:(y+1)*n], R1[y*n:(y+1)*n]
+			if c0 != 0 || c1 != 0 {
+				if sy := y - py + c; sy >= 0 && sy < pn {
+					q0, q1, q2 := B[0][sy*pn:(sy+1)*pn], B[1][sy*pn:(sy+1)*pn], B[2][sy*pn:(sy+1)*pn]
+					for x := xa; x < xb; x++ {
+						r0[x] -= c0*q0[x+d] + c1*q1[x+d]
+						r1[x] -= c0*q1[x+d] + c1*q2[x+d]
+					}
+				}
 			}
-			row := r[y*n : (y+1)*n]
-			prow := b[sy*pn : (sy+1)*pn]
-			d := c - px
-			for x := max(0, px-c); x < min(n, px+c); x++ {
-				row[x] -= amp * prow[x+d]
+			for x, v0 := range r0 {
+				v1 := r1[x]
+				a0 := i00*v0 + i01*v1
+				a1 := i01*v0 + i11*v1
+				if sc := a0*v0 + a1*v1; sc > b.score {
+					b = best{y*n + x, sc, a0, a1, b.peakAbs0}
+				}
+				if av := math.Abs(v0); av > b.peakAbs0 {
+					b.peakAbs0 = av
+				}
 			}
 		}
+		return b
+	}
+	workers := m.cfg.Workers
+	if workers < 1 || n < 256 {
+		workers = 1
+	}
+	step := func(px, py int, c0, c1 float64) best {
+		if workers == 1 {
+			return scan(0, n, px, py, c0, c1)
+		}
+		parts := make([]best, workers)
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				parts[w] = scan(w*n/workers, (w+1)*n/workers, px, py, c0, c1)
+			}(w)
+		}
+		wg.Wait()
+		out := parts[0]
+		for _, q := range parts[1:] {
+			if q.score > out.score {
+				out.idx, out.score, out.a0, out.a1 = q.idx, q.score, q.a0, q.a1
+			}
+			out.peakAbs0 = math.Max(out.peakAbs0, q.peakAbs0)
+		}
+		return out
 	}
 	for major := 0; major < m.cfg.MaxMajorCycles && res.Iterations < m.cfg.Niter; major++ {
 		thr := m.threshold(residual)
@@ -121,33 +174,18 @@ func (m *imager) mtmfs(ctx context.Context, residual, psf0, model *Image, res *R
 		}
 		cycle := math.Max(thr, (1-m.cfg.MGain)*peak)
 		it := 0
-		for res.Iterations+it < m.cfg.Niter {
+		cur := step(0, 0, 0, 0)
+		for res.Iterations+it < m.cfg.Niter && cur.idx >= 0 && cur.peakAbs0 >= cycle {
 			if it&15 == 0 {
 				if err := ctx.Err(); err != nil {
 					res.Iterations += it
 					return err
 				}
 			}
-			best, bi := -1.0, -1
-			var ba0, ba1 float64
-			for i := range R0 {
-				a0 := i00*R0[i] + i01*R1[i]
-				a1 := i01*R0[i] + i11*R1[i]
-				if s := a0*R0[i] + a1*R1[i]; s > best {
-					best, bi, ba0, ba1 = s, i, a0, a1
-				}
-			}
-			if bi < 0 || peakAbs(R0) < cycle {
-				break
-			}
-			c0, c1 := g*ba0, g*ba1
-			model.Pix[bi] += c0
-			model1.Pix[bi] += c1
-			px, py := bi%n, bi/n
-			sub(R0, B[0], px, py, c0)
-			sub(R0, B[1], px, py, c1)
-			sub(R1, B[1], px, py, c0)
-			sub(R1, B[2], px, py, c1)
+			c0, c1 := g*cur.a0, g*cur.a1
+			model.Pix[cur.idx] += c0
+			model1.Pix[cur.idx] += c1
+			cur = step(cur.idx%n, cur.idx/n, c0, c1)
 			it++
 		}
 		res.Iterations += it
