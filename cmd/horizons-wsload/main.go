@@ -49,6 +49,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 3 && os.Args[1] == "-serve-baseline" {
+		if err := serveBaseline(os.Args[2], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "horizons-wsload baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -63,6 +70,18 @@ func main() {
 		os.Exit(1)
 	}
 	rep.print(os.Stdout)
+	if cfg.Baseline {
+		interval := time.Duration(0)
+		if rep.Events > 1 {
+			interval = rep.EventsSpan / time.Duration(rep.Events-1)
+		}
+		b, err := runBaseline(ctx, cfg, rep.Events, interval, os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "horizons-wsload: baseline:", err)
+			os.Exit(1)
+		}
+		printBaseline(os.Stdout, rep, b, interval)
+	}
 	if rep.Lost > 0 || rep.Duplicates > 0 || rep.OutOfOrder > 0 || rep.ConnectErrors > 0 {
 		os.Exit(1)
 	}
@@ -82,6 +101,7 @@ type config struct {
 	Timeout    time.Duration
 	ResumeGap  time.Duration // how long a reconnecting client stays away
 	JobSpacing time.Duration
+	Baseline   bool // also measure a bare coder/websocket broadcaster
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
@@ -99,6 +119,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.IntVar(&c.DialPar, "dial-parallel", 64, "connections dialled at once")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "give up after this long")
 	fs.DurationVar(&c.ResumeGap, "resume-gap", 500*time.Millisecond, "how long a reconnecting client stays away")
+	fs.BoolVar(&c.Baseline, "baseline", false, "then measure a bare coder/websocket broadcaster (a child process) with the same clients and event pace, and print ratios side by side")
 	fs.DurationVar(&c.JobSpacing, "job-spacing", 300*time.Millisecond, "pause between job submissions")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -229,6 +250,7 @@ type report struct {
 	Lost, Duplicates          int
 	OutOfOrder                int
 	Wall                      time.Duration
+	EventsSpan                time.Duration // first to last event time
 	HeapMB                    uint64
 }
 
@@ -419,6 +441,18 @@ func run(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 	for id, f := range first {
 		rep.Spread = append(rep.Spread, lastAt[id].Sub(f))
 	}
+	var t0, t1 time.Time
+	for _, c := range conns {
+		for _, a := range c.got {
+			if want[a.id] && (t0.IsZero() || a.sent.Before(t0)) {
+				t0 = a.sent
+			}
+			if want[a.id] && a.sent.After(t1) {
+				t1 = a.sent
+			}
+		}
+	}
+	rep.EventsSpan = t1.Sub(t0)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapMB = ms.HeapAlloc >> 20

@@ -63,3 +63,16 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("no token: %v", err)
 	}
 }
+
+func TestPrintBaselineRatios(t *testing.T) {
+	r := &report{Conns: 10, Events: 3, Latency: []time.Duration{40 * time.Millisecond}, Spread: []time.Duration{10 * time.Millisecond}}
+	b := &baselineResult{Latency: []time.Duration{10 * time.Millisecond}, Spread: []time.Duration{5 * time.Millisecond}}
+	var out strings.Builder
+	printBaseline(&out, r, b, time.Second)
+	flat := strings.Join(strings.Fields(out.String()), " ")
+	for _, want := range []string{"delivery latency p50 40.0 ms 10.0 ms 4.00x", "fan-out spread p50 10.0 ms 5.0 ms 2.00x"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("missing %q in\n%s", want, out.String())
+		}
+	}
+}
