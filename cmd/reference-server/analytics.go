@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cosmic-horizons/horizons/analytics"
+	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
 )
 
@@ -27,8 +29,28 @@ const (
 	consumerAnalytics = "analytics"
 )
 
-// analyticsSampleInterval is how often the sampler records the gauges.
-const analyticsSampleInterval = 15 * time.Second
+// analyticsSampleInterval is how often the sampler records the gauges;
+// alertInterval how often the alert rules are evaluated.
+const (
+	analyticsSampleInterval = 15 * time.Second
+	alertInterval           = 30 * time.Second
+)
+
+// alertRules are the server's built-in rules: queue-depth surges and job
+// error-rate spikes against their own baseline, a sustained high error
+// rate, and a GPU utilisation drop per backend that reports usage.
+func (s *server) alertRules() []analytics.Rule {
+	rules := []analytics.Rule{
+		{Name: "queue-depth-surge", Kind: analytics.KindAnomaly, Metric: analytics.MetricQueueDepth, Agg: analytics.AggMax, Step: time.Minute, Window: 3 * time.Hour, Threshold: 6, Clear: 4, For: 2 * time.Minute, Detector: analytics.DetectorConfig{Direction: analytics.Up, MinScale: 1}},
+		{Name: "job-error-rate-spike", Kind: analytics.KindAnomaly, Metric: analytics.MetricJobFailure, Agg: analytics.AggAvg, Step: 5 * time.Minute, Window: 12 * time.Hour, Threshold: 6, Clear: 4, Detector: analytics.DetectorConfig{Direction: analytics.Up, MinScale: 0.05}},
+		{Name: "job-error-rate-high", Kind: analytics.KindThreshold, Metric: analytics.MetricJobFailure, Agg: analytics.AggAvg, Step: 15 * time.Minute, Window: time.Hour, Threshold: 0.5, Clear: 0.25, For: 15 * time.Minute},
+	}
+	for _, b := range s.backends {
+		rules = append(rules, analytics.Rule{Name: "gpu-utilisation-drop-" + b.Name(), Kind: analytics.KindAnomaly, Metric: analytics.MetricGPUUtilization, Filter: analytics.Labels{Backend: b.Name()},
+			Step: 5 * time.Minute, Window: 3 * 24 * time.Hour, Threshold: 6, Clear: 4, For: 10 * time.Minute, Detector: analytics.DetectorConfig{Direction: analytics.Down, Season: 288, MinScale: 0.02}})
+	}
+	return rules
+}
 
 // analyticsSystem is the time-series store, its collector (an event
 // consumer) and the sampler of gauges.
@@ -36,6 +58,7 @@ type analyticsSystem struct {
 	db        *sql.DB // own SQLite file; nil when sharing the PostgreSQL store
 	store     *analytics.Store
 	collector *analytics.Collector
+	alerts    *analytics.AlertEngine
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -126,12 +149,28 @@ func (s *server) startAnalytics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	log := s.log.With("component", "alerts")
+	as.alerts, err = analytics.NewAlertEngine(as.store, s.alertRules(), &analytics.AlertConfig{
+		Logger: log,
+		Publish: func(ctx context.Context, e events.Event) error {
+			return s.bus.Publish(ctx, analytics.TopicAlerts, e)
+		},
+		// The hub sends an event with no owner to the admins only.
+		Notify: func(ctx context.Context, e events.Event) error { return s.hub.Notify(ctx, "", e) },
+	})
+	if err != nil {
+		return err
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	as.cancel = cancel
-	as.wg.Add(1)
+	as.wg.Add(2)
 	go func() {
 		defer as.wg.Done()
 		sp.Run(rctx, true)
+	}()
+	go func() {
+		defer as.wg.Done()
+		as.alerts.Run(rctx, alertInterval)
 	}()
 	return nil
 }
@@ -167,6 +206,88 @@ func (s *server) closeAnalytics() error {
 func (s *server) analyticsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/analytics/series", s.authed(false, s.handleAnalyticsSeries))
 	mux.HandleFunc("GET /api/v1/analytics/metrics", s.authed(false, s.handleAnalyticsMetrics))
+	mux.HandleFunc("GET /api/v1/analytics/alerts", s.admin(s.handleListAlerts))
+	mux.HandleFunc("POST /api/v1/analytics/alerts/{id}/acknowledge", s.admin(s.handleAckAlert))
+	mux.HandleFunc("POST /api/v1/analytics/alerts/{id}/silence", s.admin(s.handleSilenceAlert))
+}
+
+func (s *server) alertEngine(w http.ResponseWriter, r *http.Request) *analytics.AlertEngine {
+	if s.an == nil || s.an.alerts == nil {
+		s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "alert engine not running"})
+		return nil
+	}
+	return s.an.alerts
+}
+
+// handleListAlerts serves GET /api/v1/analytics/alerts?state=open|all
+// (admin): the alerts, newest first; open (the default) keeps the firing
+// ones.
+func (s *server) handleListAlerts(w http.ResponseWriter, r *http.Request, u *user) {
+	eng := s.alertEngine(w, r)
+	if eng == nil {
+		return
+	}
+	st := r.URL.Query().Get("state")
+	if st != "" && st != "open" && st != "all" {
+		s.writeError(w, r, badRequest("state", "state = %q: want open or all", st))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": eng.Alerts(st != "all"), "rules": eng.Rules()})
+}
+
+// handleAckAlert serves POST /api/v1/analytics/alerts/{id}/acknowledge.
+func (s *server) handleAckAlert(w http.ResponseWriter, r *http.Request, u *user) {
+	eng := s.alertEngine(w, r)
+	if eng == nil {
+		return
+	}
+	a, err := eng.Acknowledge(r.PathValue("id"), u.Name)
+	if errors.Is(err, analytics.ErrAlertNotFound) {
+		s.writeError(w, r, notFound("alert", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// maxSilence bounds a silence.
+const maxSilence = 30 * 24 * time.Hour
+
+// handleSilenceAlert serves POST /api/v1/analytics/alerts/{id}/silence
+// with {"duration": "1h"}: the alert's rule raises and notifies nothing
+// for that long (at most 30 days).
+func (s *server) handleSilenceAlert(w http.ResponseWriter, r *http.Request, u *user) {
+	eng := s.alertEngine(w, r)
+	if eng == nil {
+		return
+	}
+	var body struct {
+		Duration string `json:"duration"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		s.writeError(w, r, badRequest("body", "want a JSON object {\"duration\": \"1h\"}: %v", err))
+		return
+	}
+	d, err := time.ParseDuration(body.Duration)
+	if err != nil || d <= 0 || d > maxSilence {
+		s.writeError(w, r, badRequest("duration", "duration = %q: want a positive duration up to %v", body.Duration, maxSilence))
+		return
+	}
+	a, err := eng.Silence(r.PathValue("id"), time.Now().Add(d))
+	if errors.Is(err, analytics.ErrAlertNotFound) {
+		s.writeError(w, r, notFound("alert", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 // handleAnalyticsMetrics lists the known metrics.

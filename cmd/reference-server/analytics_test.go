@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cosmic-horizons/horizons/analytics"
+	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/orchestrator"
 )
 
@@ -88,5 +89,46 @@ func TestAnalyticsSeries(t *testing.T) {
 	}
 	if r := ts.do("GET", "/api/v1/analytics/series?metric=events", "", nil, nil); r.status != http.StatusUnauthorized {
 		t.Errorf("no token: %d, want 401", r.status)
+	}
+}
+
+// TestAnalyticsAlertsAPI: the alert endpoints are admin only, list the
+// built-in rules, and name bad input; the catalogue knows alert events.
+func TestAnalyticsAlertsAPI(t *testing.T) {
+	ts := startServer(t, t.TempDir(), adminEnv, testOptions(50*time.Millisecond))
+	alice := ts.createUser(testAdminToken, "alice", "user")
+	if r := ts.do("GET", "/api/v1/analytics/alerts", alice.Token, nil, nil); r.status != http.StatusForbidden {
+		t.Fatalf("alice listing alerts: %d, want 403", r.status)
+	}
+	r := ts.do("GET", "/api/v1/analytics/alerts?state=all", testAdminToken, nil, nil)
+	var body struct {
+		Alerts []analytics.Alert `json:"alerts"`
+		Rules  []analytics.Rule  `json:"rules"`
+	}
+	r.decode(t, &body)
+	names := map[string]bool{}
+	for _, ru := range body.Rules {
+		names[ru.Name] = true
+	}
+	if r.status != http.StatusOK || body.Alerts == nil || !names["queue-depth-surge"] || !names["gpu-utilisation-drop-clock"] {
+		t.Fatalf("alerts: %d %s", r.status, r.body)
+	}
+	if r := ts.do("GET", "/api/v1/analytics/alerts?state=maybe", testAdminToken, nil, nil); r.status != http.StatusBadRequest || r.apiErr(t).Field != "state" {
+		t.Errorf("state=maybe: %d %s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/api/v1/analytics/alerts/nope/acknowledge", testAdminToken, nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("ack unknown: %d %s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/api/v1/analytics/alerts/nope/silence", testAdminToken, map[string]string{"duration": "forever"}, nil); r.status != http.StatusBadRequest || r.apiErr(t).Field != "duration" {
+		t.Errorf("silence forever: %d %s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/api/v1/analytics/alerts/nope/silence", testAdminToken, map[string]string{"duration": "1h"}, nil); r.status != http.StatusNotFound {
+		t.Errorf("silence unknown: %d %s", r.status, r.body)
+	}
+	cat := eventsCatalogue()
+	for _, typ := range []events.Type{analytics.TypeAlertRaised, analytics.TypeAlertResolved} {
+		if _, ok := cat.Lookup(typ); !ok {
+			t.Errorf("catalogue lacks %s", typ)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cosmic-horizons/horizons/analytics"
 	"github.com/cosmic-horizons/horizons/events"
 	"github.com/cosmic-horizons/horizons/events/audit"
 	"github.com/cosmic-horizons/horizons/events/audit/sqlaudit"
@@ -79,6 +80,7 @@ func eventsCatalogue() *events.Catalogue {
 		cat.Register(e)
 	}
 	health.Register(cat)
+	analytics.RegisterAlertEvents(cat)
 	return cat
 }
 
