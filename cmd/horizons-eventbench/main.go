@@ -61,7 +61,7 @@ func main() {
 	pgURL := flag.String("postgres", envOr("HORIZONS_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3"), "PostgreSQL URL (env HORIZONS_POSTGRES_URL)")
 	publishers := flag.Int("publishers", 1, "publishing goroutines (each owns its jobs, so per-job order holds)")
 	runs := flag.Int("runs", 3, "runs per side; the median is printed")
-	benchtime := flag.String("benchtime", "1s", "duration (or Nx count) of one run")
+	benchtime := flag.String("benchtime", "5000x", "events per run (Nx) or a duration; a fixed count measures both sides on the same work")
 	latency := flag.Bool("latency", false, "also measure submit → WebSocket latency through the reference server (runs go test)")
 	latencyN := flag.Int("latency-n", 200, "submissions per transport for -latency")
 	flag.Parse()
