@@ -132,3 +132,25 @@ func TestAnalyticsAlertsAPI(t *testing.T) {
 		}
 	}
 }
+
+// analyticsOpenAPICalls exercises the analytics operations of
+// /openapi.json for TestOpenAPI.
+func analyticsOpenAPICalls(t *testing.T, c *apiChecker, alice userResponse, admin string) {
+	c.call("GET", "/api/v1/analytics/metrics", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/analytics/metrics", "", nil, nil, 401)
+	c.call("GET", "/api/v1/analytics/series?metric=events&agg=count&step=1h&group_by=agent", alice.Token, nil, nil, 200)
+	c.call("GET", "/api/v1/analytics/series?metric=nope", alice.Token, nil, nil, 400)
+	c.call("GET", "/api/v1/analytics/series?metric=events&group_by=user", alice.Token, nil, nil, 403)
+	c.call("GET", "/api/v1/analytics/series?metric=events", "", nil, nil, 401)
+	c.call("GET", "/api/v1/analytics/alerts?state=all", admin, nil, nil, 200)
+	c.call("GET", "/api/v1/analytics/alerts", alice.Token, nil, nil, 403)
+	c.call("GET", "/api/v1/analytics/alerts?state=maybe", admin, nil, nil, 400)
+	c.call("GET", "/api/v1/analytics/alerts", "", nil, nil, 401)
+	c.call("POST", "/api/v1/analytics/alerts/nope/acknowledge", admin, nil, nil, 404)
+	c.call("POST", "/api/v1/analytics/alerts/nope/acknowledge", alice.Token, nil, nil, 403)
+	c.call("POST", "/api/v1/analytics/alerts/nope/acknowledge", "", nil, nil, 401)
+	c.call("POST", "/api/v1/analytics/alerts/nope/silence", admin, map[string]string{"duration": "1h"}, nil, 404)
+	c.call("POST", "/api/v1/analytics/alerts/nope/silence", admin, map[string]string{"duration": "forever"}, nil, 400)
+	c.call("POST", "/api/v1/analytics/alerts/nope/silence", alice.Token, map[string]string{"duration": "1h"}, nil, 403)
+	c.call("POST", "/api/v1/analytics/alerts/nope/silence", "", map[string]string{"duration": "1h"}, nil, 401)
+}

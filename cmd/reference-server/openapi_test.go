@@ -194,6 +194,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	workflowOpenAPICalls(t, c, alice, admin)
+	analyticsOpenAPICalls(t, c, alice, admin) // analytics_test.go
 
 	// Sky view: annotations and snapshots of alice's job.
 	var note annotation
