@@ -23,6 +23,7 @@ import (
 type skyDriver struct{ *clockDriver }
 
 const skyResult = `{"summary":"done","field":{"name":"T01t01","ra_deg":150.1,"dec_deg":2.2},` +
+	`"image":{"phase_centre_ra_deg":150.12,"phase_centre_dec_deg":2.22,"image_size":256,"cell_arcsec":2.0},` +
 	`"detections":[{"name":"src-1","ra_deg":150.05,"dec_deg":2.21},{"name":"src-2","ra_deg":150.2,"dec_deg":2.15}],` +
 	`"transients":[{"name":"tr-1","ra_deg":150.12,"dec_deg":2.3}]}`
 
@@ -229,6 +230,10 @@ func TestBrowserDashboard(t *testing.T) {
 	if outputs, markers := text("#outputs"), eval(`document.querySelectorAll("#job-sky .sky-marker").length`); !strings.Contains(outputs, "src-2") || markers != 4.0 {
 		t.Fatalf("outputs %q, %v markers; want the result and its 4 positions", outputs, markers)
 	}
+	// The imaged field (256 x 2" = 0.142 deg a side) is a footprint.
+	if fp := eval(`document.querySelectorAll("#job-sky rect.sky-footprint").length`); fp != 1.0 {
+		t.Fatalf("%v footprints on the job's plot, want 1", fp)
+	}
 
 	// Pin a note to a detection by clicking its marker, then save a
 	// snapshot of the plot.
@@ -257,7 +262,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	do("sky view falls back to its own plot",
 		chromedp.Click(css(`nav a[data-view="sky"]`)),
-		chromedp.WaitVisible(css(`#sky svg.sky-plot[data-count="4"]`)),
+		chromedp.WaitVisible(css(`#sky svg.sky-plot[data-count="4"][data-footprints="1"]`)),
 		shot("sky"),
 	)
 	if markers, note := eval(`document.querySelectorAll("#sky .sky-marker.transient").length`), text("#sky-note"); markers != 1.0 || !strings.Contains(note, "cannot load Aladin Lite") {

@@ -227,7 +227,7 @@ function renderDetail(j) {
   }
   if (j._result) {
     $("outputs").textContent = JSON.stringify(j._result, null, 2);
-    drawSky($("job-sky"), positionsOf(j.id, j._result), false);
+    drawSky($("job-sky"), positionsOf(j.id, j._result), false, footprintsOf(j.id, j._result, j.params));
   }
 }
 
@@ -261,7 +261,7 @@ async function loadAnnotations(id) {
     if (!ul.children.length) ul.append(el("li", { class: "note", text: "no annotations" }));
   } catch (e) { ul.append(el("li", { class: "note", text: e.status === 404 ? "annotations are not available on this server" : e.message })); }
   const j = state.jobs.get(id);
-  if (j && j._result) drawSky($("job-sky"), positionsOf(id, j._result), false);
+  if (j && j._result) drawSky($("job-sky"), positionsOf(id, j._result), false, footprintsOf(id, j._result, j.params));
 }
 
 function noteMsg(field, text) {
@@ -351,6 +351,23 @@ function positionsOf(job, result) {
   return out;
 }
 
+// footprintsOf finds imaged fields: a phase centre and, from the result or
+// the job's params, image_size x cell_arcsec for the side of the square.
+function footprintsOf(job, result, params) {
+  const out = [], p = params || {};
+  const walk = (v) => {
+    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (!v || typeof v !== "object") return;
+    if (typeof v.phase_centre_ra_deg === "number" && typeof v.phase_centre_dec_deg === "number") {
+      const side = (v.image_size || p.image_size || 0) * (v.cell_arcsec || p.cell_arcsec || 0) / 3600;
+      out.push({ job, ra: v.phase_centre_ra_deg, dec: v.phase_centre_dec_deg, size: side > 0 ? side : 0 });
+    }
+    for (const x of Object.values(v)) if (x && typeof x === "object") walk(x);
+  };
+  walk(result);
+  return out;
+}
+
 let aladinLoad = null;
 function loadAladin() {
   if (!state.cfg.aladin_url) return Promise.reject(new Error("no Aladin Lite URL configured"));
@@ -366,7 +383,8 @@ function loadAladin() {
   return aladinLoad;
 }
 
-async function drawSky(box, pts, useAladin) {
+async function drawSky(box, pts, useAladin, fps) {
+  fps = fps || [];
   if (useAladin) {
     try {
       const A = await loadAladin();
@@ -378,6 +396,14 @@ async function drawSky(box, pts, useAladin) {
       const cat = A.catalog({ name: "detections", sourceSize: 12, color: "#ffcc33" });
       al.addCatalog(cat);
       cat.addSources(pts.map((p) => A.source(p.ra, p.dec, { name: p.name, kind: p.kind, job: p.job })));
+      if (fps.length && A.graphicOverlay && A.polygon) {
+        const ov = A.graphicOverlay({ color: "#5fd7ff", lineWidth: 2 });
+        al.addOverlay(ov);
+        for (const f of fps.filter((f) => f.size > 0)) {
+          const h = f.size / 2, hr = h / Math.max(0.01, Math.cos(f.dec * Math.PI / 180));
+          ov.add(A.polygon([[f.ra - hr, f.dec - h], [f.ra + hr, f.dec - h], [f.ra + hr, f.dec + h], [f.ra - hr, f.dec + h]]));
+        }
+      }
       $("sky-note").textContent = "Aladin Lite over " + state.cfg.hips + " (fallback " + state.cfg.hips_fallback + ")";
       return;
     } catch (e) {
@@ -386,21 +412,24 @@ async function drawSky(box, pts, useAladin) {
   }
   // On the job's own plot, its annotations are markers too.
   const notes = box.id === "job-sky" ? (state.notes || []).map((n) => ({ job: n.job_id, kind: "annotation", ra: n.ra_deg, dec: n.dec_deg, name: n.text })) : [];
-  box.replaceChildren(skySVG(pts.concat(notes)));
+  box.replaceChildren(skySVG(pts.concat(notes), fps));
 }
 
 // skySVG plots positions in a box around them: RA grows to the left, as
 // on the sky.
-function skySVG(pts) {
+function skySVG(pts, fps) {
+  fps = (fps || []).filter((f) => f.size > 0);
   const NS = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("viewBox", "0 0 600 300");
   svg.setAttribute("class", "sky-plot");
   svg.setAttribute("data-count", String(pts.length));
+  svg.setAttribute("data-footprints", String(fps.length));
   const add = (tag, attrs, text) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; svg.append(n); return n; };
   if (!pts.length) { add("text", { x: 20, y: 30 }, "no positions in the results yet"); return svg; }
-  let ra0 = Math.min(...pts.map((p) => p.ra)), ra1 = Math.max(...pts.map((p) => p.ra));
-  let de0 = Math.min(...pts.map((p) => p.dec)), de1 = Math.max(...pts.map((p) => p.dec));
+  const hw = (f) => f.size / 2 / Math.max(0.01, Math.cos(f.dec * Math.PI / 180));
+  let ra0 = Math.min(...pts.map((p) => p.ra), ...fps.map((f) => f.ra - hw(f))), ra1 = Math.max(...pts.map((p) => p.ra), ...fps.map((f) => f.ra + hw(f)));
+  let de0 = Math.min(...pts.map((p) => p.dec), ...fps.map((f) => f.dec - f.size / 2)), de1 = Math.max(...pts.map((p) => p.dec), ...fps.map((f) => f.dec + f.size / 2));
   const pad = Math.max(0.05, (ra1 - ra0) * 0.1, (de1 - de0) * 0.1);
   ra0 -= pad; ra1 += pad; de0 -= pad; de1 += pad;
   const x = (ra) => 40 + (ra1 - ra) / (ra1 - ra0) * 540, y = (de) => 280 - (de - de0) / (de1 - de0) * 260;
@@ -409,6 +438,13 @@ function skySVG(pts) {
   add("text", { x: 520, y: 14 }, "RA " + ra0.toFixed(3) + "°");
   add("text", { x: 2, y: 30 }, de1.toFixed(2) + "°");
   add("text", { x: 2, y: 280 }, de0.toFixed(2) + "°");
+  for (const f of fps) {
+    const r = add("rect", { x: x(f.ra + hw(f)).toFixed(1), y: y(f.dec + f.size / 2).toFixed(1),
+      width: (x(f.ra - hw(f)) - x(f.ra + hw(f))).toFixed(1), height: (y(f.dec - f.size / 2) - y(f.dec + f.size / 2)).toFixed(1), class: "sky-footprint" });
+    const t = document.createElementNS(NS, "title");
+    t.textContent = "imaged field " + f.size.toFixed(3) + "° around RA " + f.ra.toFixed(4) + " Dec " + f.dec.toFixed(4);
+    r.append(t);
+  }
   for (const p of pts) {
     const c = add("circle", { cx: x(p.ra).toFixed(1), cy: y(p.dec).toFixed(1), r: 5, class: "sky-marker " + (p.kind === "annotation" ? "annotated" : /transient/i.test(p.kind) ? "transient" : "") });
     c.addEventListener("click", () => pick(p));
@@ -421,18 +457,18 @@ function skySVG(pts) {
 
 async function showSky() {
   const done = [...state.jobs.values()].filter((j) => j.state === "COMPLETED").slice(0, 50);
-  const pts = [];
+  const pts = [], fps = [];
   await Promise.all(done.map(async (j) => {
     if (!j._result) {
       const evs = await api("GET", "/api/v1/jobs/" + j.id + "/events").catch(() => ({ events: [] }));
       for (const ev of evs.events) if (ev.data && ev.data.result) j._result = ev.data.result;
     }
-    if (j._result) pts.push(...positionsOf(j.id, j._result));
+    if (j._result) { pts.push(...positionsOf(j.id, j._result)); fps.push(...footprintsOf(j.id, j._result, j.params)); }
   }));
   const tb = $("sky-list");
   tb.replaceChildren();
   for (const p of pts) tb.append(el("tr", {}, el("td", { class: "id" }, el("a", { href: "#/job/" + p.job, text: p.job.slice(0, 8) })), el("td", { text: p.kind }), el("td", { text: p.name }), el("td", { text: p.ra.toFixed(5) }), el("td", { text: p.dec.toFixed(5) })));
-  await drawSky($("sky"), pts, true);
+  await drawSky($("sky"), pts, true, fps);
 }
 
 // ---- workflows: runs, catalogue, builder ------------------------------------
