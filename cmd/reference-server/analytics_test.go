@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,20 @@ func analyticsOpenAPICalls(t *testing.T, c *apiChecker, alice userResponse, admi
 	c.call("POST", "/api/v1/analytics/alerts/nope/silence", admin, map[string]string{"duration": "forever"}, nil, 400)
 	c.call("POST", "/api/v1/analytics/alerts/nope/silence", alice.Token, map[string]string{"duration": "1h"}, nil, 403)
 	c.call("POST", "/api/v1/analytics/alerts/nope/silence", "", map[string]string{"duration": "1h"}, nil, 401)
+}
+
+// TestAnalyticsDashboardPanel: the panel and its script are served and the
+// main dashboard links to it.
+func TestAnalyticsDashboardPanel(t *testing.T) {
+	ts := startServer(t, t.TempDir(), adminEnv, testOptions(50*time.Millisecond))
+	for path, want := range map[string]string{
+		"/dashboard/analytics.html": `src="/dashboard/analytics.js"`,
+		"/dashboard/analytics.js":   "/api/v1/analytics/series?",
+		"/":                         `href="/dashboard/analytics.html"`,
+	} {
+		r := ts.do("GET", path, "", nil, nil)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, r.status, want)
+		}
+	}
 }
