@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -57,9 +58,9 @@ func main() {
 }
 
 type options struct {
-	n, window, pgN, riverWorkers int
-	pg                           string
-	river                        bool
+	n, window, pgN, riverWorkers, submitters int
+	pg                                       string
+	river                                    bool
 }
 
 // result is one row of the report.
@@ -85,7 +86,9 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.pgN, "pg-n", 2000, "jobs for each PostgreSQL run")
 	fs.BoolVar(&o.river, "river", true, "also run River on the same database")
 	fs.IntVar(&o.riverWorkers, "river-workers", 100, "River workers")
+	fs.IntVar(&o.submitters, "submitters", 8, "goroutines submitting jobs concurrently")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file after the in-memory run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +110,7 @@ func run(args []string, out io.Writer) error {
 	var rows []result
 
 	fmt.Fprintf(out, "in-memory: %d jobs through memstore + simgpu, at most %d in flight\n", o.n, o.window)
+	memProfilePath = *memProfile
 	r, samples, err := memRun(ctx, o)
 	if err != nil {
 		return err
@@ -189,7 +193,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func cluster(nodes int) (*backends.Backend, error) {
 	return simgpu.Open(&simgpu.Config{
-		Nodes: nodes, GPUsPerNode: 8, SpeedUp: 1e6, RetainFinished: 10000,
+		Nodes: nodes, GPUsPerNode: 8, SpeedUp: 1e6, RetainFinished: 10000, HistoryLimit: 8,
 		DatasetGB: func(string) float64 { return 1 }, Logger: quiet(),
 	}, &backends.Options{Logger: quiet()})
 }
@@ -206,18 +210,43 @@ var spec = orchestrator.Spec{Agent: "alphacal", DatasetID: "vlass/bench", GPUs: 
 
 // drive submits n jobs through subs (round robin) keeping at most window
 // in flight, and waits until done reports n finished jobs.
-func drive(ctx context.Context, n, window int, subs []*orchestrator.Orchestrator, done func() int64, tick func(i int)) (time.Duration, error) {
+func drive(ctx context.Context, n, window, submitters int, subs []*orchestrator.Orchestrator, done func() int64, tick func(i int)) (time.Duration, error) {
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		for int64(i)-done() >= int64(window) {
-			time.Sleep(200 * time.Microsecond)
-		}
-		if _, _, err := subs[i%len(subs)].Submit(ctx, "bench", spec); err != nil {
-			return 0, fmt.Errorf("submit job %d: %w", i, err)
-		}
-		if tick != nil {
-			tick(i)
-		}
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		subErr  error
+		tickMu  sync.Mutex
+	)
+	for range max(submitters, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				for int64(i)-done() >= int64(window) {
+					time.Sleep(200 * time.Microsecond)
+				}
+				if _, _, err := subs[i%len(subs)].Submit(ctx, "bench", spec); err != nil {
+					errOnce.Do(func() { subErr = fmt.Errorf("submit job %d: %w", i, err) })
+					next.Store(int64(n))
+					return
+				}
+				if tick != nil {
+					tickMu.Lock()
+					tick(i)
+					tickMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if subErr != nil {
+		return 0, subErr
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for done() < int64(n) {
@@ -247,8 +276,12 @@ func memRun(ctx context.Context, o options) (result, string, error) {
 	defer orc.Stop(ctx)
 	var samples []string
 	step := max(o.n/10, 1)
-	el, err := drive(ctx, o.n, o.window, []*orchestrator.Orchestrator{orc}, func() int64 { return store.done.Load() }, func(i int) {
+	el, err := drive(ctx, o.n, o.window, o.submitters, []*orchestrator.Orchestrator{orc}, func() int64 { return store.done.Load() }, func(i int) {
+		if memProfilePath != "" && i+1 == o.n*9/10 {
+			writeHeap(memProfilePath)
+		}
 		if (i+1)%step == 0 {
+			fmt.Fprintf(os.Stderr, "  %d submitted, %d finished, RSS %.0f MiB\n", i+1, store.done.Load(), rssMiB())
 			samples = append(samples, fmt.Sprintf("%.0f", rssMiB()))
 		}
 	})
@@ -333,9 +366,7 @@ func pgRun(ctx context.Context, o options, replicas int) (result, error) {
 		}
 		return n
 	}
-	var mu sync.Mutex
-	_ = &mu
-	el, err := drive(ctx, o.pgN, o.pgN, orcs, done, nil)
+	el, err := drive(ctx, o.pgN, o.pgN, o.submitters, orcs, done, nil)
 	if err != nil {
 		return result{}, err
 	}
@@ -348,4 +379,20 @@ func pgRun(ctx context.Context, o options, replicas int) (result, error) {
 		note = strings.Join(parts, ", ")
 	}
 	return result{name: fmt.Sprintf("postgres, %d replica(s)", replicas), jobs: o.pgN, elapsed: el, note: note}, nil
+}
+
+// memProfilePath is where memRun writes a heap profile at 90% of the run.
+var memProfilePath string
+
+func writeHeap(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "memprofile:", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "memprofile:", err)
+	}
 }
