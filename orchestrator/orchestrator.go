@@ -723,7 +723,7 @@ func (o *Orchestrator) forwardLoop(ctx context.Context) {
 // forwardOnce publishes one batch of outbox records and returns how many
 // it forwarded.
 func (o *Orchestrator) forwardOnce(ctx context.Context) int {
-	recs, err := o.store.PendingOutbox(ctx, 100)
+	recs, err := o.store.PendingOutbox(ctx, 500)
 	if err != nil {
 		if ctx.Err() == nil {
 			o.log.Error("outbox: read", "err", err)

@@ -381,6 +381,22 @@ func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	// The forwarder marks the oldest records, in order: drop that prefix
+	// without touching the rest.
+	if len(ids) <= len(s.outbox) {
+		prefix := true
+		for i, id := range ids {
+			if s.outbox[i].ID != id {
+				prefix = false
+				break
+			}
+		}
+		if prefix {
+			clear(s.outbox[:len(ids)])
+			s.outbox = s.outbox[len(ids):]
+			return nil
+		}
+	}
 	done := map[int64]bool{}
 	for _, id := range ids {
 		done[id] = true
@@ -391,6 +407,7 @@ func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
 			kept = append(kept, r)
 		}
 	}
+	clear(s.outbox[len(kept):])
 	s.outbox = kept
 	return nil
 }
