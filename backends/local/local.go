@@ -25,6 +25,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -60,7 +61,8 @@ type Config struct {
 	// MaxMemoryMB is the most memory a task may ask for; 0 means no limit.
 	MaxMemoryMB int
 	// WorkDir, when set, gives each task the directory WorkDir/<external
-	// id> for its outputs (agents.Input.WorkDir); the agent creates it.
+	// id> for its outputs (agents.Input.WorkDir); the driver creates it
+	// (mode 0755) before the agent starts.
 	WorkDir string
 	// InstanceID prefixes external ids; default 8 random hex digits.
 	InstanceID string
@@ -304,7 +306,16 @@ func (d *Driver) run(ctx context.Context, tk *task) {
 		}
 		d.mu.Unlock()
 	}
-	out, err := safeRun(ctx, tk.agent, in, progress)
+	var out agents.Output
+	var err error
+	if in.WorkDir != "" {
+		if merr := os.MkdirAll(in.WorkDir, 0o755); merr != nil {
+			err = fmt.Errorf("local: create work directory for task %s: %w", tk.t.ID, merr)
+		}
+	}
+	if err == nil {
+		out, err = safeRun(ctx, tk.agent, in, progress)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	tk.cancel()
