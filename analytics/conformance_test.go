@@ -79,3 +79,30 @@ func TestSQLMigrationsOnce(t *testing.T) {
 		t.Fatal("dialect oracle was accepted")
 	}
 }
+
+// TestPostgresConcurrentMigrations opens the driver from several
+// goroutines on one fresh schema: each migration is recorded once.
+func TestPostgresConcurrentMigrations(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "analytics_mig")
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			_, err := analytics.NewSQL(context.Background(), db, &analytics.SQLConfig{Dialect: analytics.Postgres})
+			errs <- err
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent migration: %v", err)
+		}
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM analytics_migrations`).Scan(&n); err != nil || n != analytics.SchemaVersion() {
+		t.Fatalf("analytics_migrations holds %d rows (%v), want %d", n, err, analytics.SchemaVersion())
+	}
+}

@@ -238,6 +238,9 @@ func (s *Store) Query(ctx context.Context, q Query) (*Result, error) {
 	groups := map[Labels][]acc{}
 	var scanned int64
 	var tooMany bool
+	var lastLabels Labels
+	var lastAccs []acc
+	var haveLast bool
 	err := s.d.Scan(ctx, res, Selector{Metric: q.Metric, Labels: q.Filter, Read: append([]string{}, q.GroupBy...)}, from, to, func(b Bucket) bool {
 		scanned++
 		if scanned%65536 == 0 && ctx.Err() != nil {
@@ -247,17 +250,22 @@ func (s *Store) Query(ctx context.Context, q Query) (*Result, error) {
 		if i < 0 || i >= n || b.Count <= 0 {
 			return true
 		}
-		g := group(b.Labels)
-		accs, ok := groups[g]
-		if !ok {
-			if len(groups) >= s.maxSeries {
-				tooMany = true
-				return false
+		// Samples come series by series: reuse the last group's slots
+		// while the labels repeat.
+		if !haveLast || b.Labels != lastLabels {
+			g := group(b.Labels)
+			accs, ok := groups[g]
+			if !ok {
+				if len(groups) >= s.maxSeries {
+					tooMany = true
+					return false
+				}
+				accs = make([]acc, n)
+				groups[g] = accs
 			}
-			accs = make([]acc, n)
-			groups[g] = accs
+			lastLabels, lastAccs, haveLast = b.Labels, accs, true
 		}
-		a := &accs[i]
+		a := &lastAccs[i]
 		if a.count == 0 {
 			a.min, a.max = b.Min, b.Max
 		} else {
