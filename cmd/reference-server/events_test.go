@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -624,19 +625,46 @@ func TestTwoReplicasShareStoreAndKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []string
-	for i := 0; i < 4; i++ {
-		ts := a
-		if i%2 == 1 {
-			ts = b
-		}
-		j, r := ts.submit(testAdminToken, map[string]any{"agent": "alphacal", "dataset_id": fmt.Sprintf("replica-%d", i), "gpus": 1}, nil)
+	submit := func(ts *testServer, dataset string) string {
+		t.Helper()
+		j, r := ts.submit(testAdminToken, map[string]any{"agent": "alphacal", "dataset_id": dataset, "gpus": 1}, nil)
 		if r.status != 201 {
 			t.Fatalf("submit: %d %s", r.status, r.body)
 		}
 		ids = append(ids, j.ID)
+		return j.ID
 	}
-	// Replica b's WebSocket sees replica a's first job complete.
-	until(t, wsB.events, func(e events.Event) bool { return e.Subject == ids[0] && e.Type == events.JobCompleted })
+	// Replica b's notification group joins Kafka in the background and
+	// reads from the newest offset, so events published before it has
+	// joined never reach it. Submit warm-up jobs on a until b's WebSocket
+	// shows one of them; those jobs count in the audit total like the rest.
+	joined := false
+	for deadline := time.Now().Add(waitLimit); !joined && time.Now().Before(deadline); {
+		submit(a, fmt.Sprintf("warm-up-%d", len(ids)))
+		wait := time.After(3 * time.Second)
+		for !joined {
+			select {
+			case e := <-wsB.events:
+				joined = slices.Contains(ids, e.Subject)
+				continue
+			case <-wait:
+			}
+			break
+		}
+	}
+	if !joined {
+		t.Fatalf("replica b's WebSocket saw none of %d jobs submitted on replica a within %s", len(ids), waitLimit)
+	}
+	var lastA string
+	for i := 0; i < 4; i++ {
+		if i%2 == 1 {
+			submit(b, fmt.Sprintf("replica-%d", i))
+		} else {
+			lastA = submit(a, fmt.Sprintf("replica-%d", i))
+		}
+	}
+	// Replica b's WebSocket sees a job submitted on replica a complete.
+	until(t, wsB.events, func(e events.Event) bool { return e.Subject == lastA && e.Type == events.JobCompleted })
 	total := 0
 	for _, id := range ids {
 		a.waitJob(testAdminToken, id, func(j jobJSON) bool { return j.State == "COMPLETED" })
