@@ -477,11 +477,18 @@ func (o *Orchestrator) Submit(ctx context.Context, owner string, spec Spec) (job
 	if raw, err := json.Marshal(spec); err == nil {
 		j.SubmittedSpec = raw
 	}
-	ev, err := o.newEvent(j, events.JobSubmitted, "", "")
+	// The job is stored already QUEUED, with both its job.submitted and
+	// its job.queued event, in one transaction.
+	ev1, err := o.newEvent(j, events.JobSubmitted, "", "")
 	if err != nil {
 		return nil, false, err
 	}
-	stored, created, err := o.store.CreateJob(ctx, j, []events.Event{ev})
+	j.State = StateQueued
+	ev2, err := o.newEvent(j, events.JobQueued, StateSubmitted, "accepted")
+	if err != nil {
+		return nil, false, err
+	}
+	stored, created, err := o.store.CreateJob(ctx, j, []events.Event{ev1, ev2})
 	if err != nil {
 		return nil, false, err
 	}
@@ -489,22 +496,8 @@ func (o *Orchestrator) Submit(ctx context.Context, owner string, spec Spec) (job
 		return stored, false, nil
 	}
 	kick(o.outboxKick)
-	queued, err := o.transition(ctx, stored, StateQueued, events.JobQueued, "accepted", nil)
-	if errors.Is(err, ErrConflict) {
-		// The scheduler queued it first (it sweeps SUBMITTED jobs).
-		if cur, gerr := o.store.GetJob(ctx, stored.ID); gerr == nil {
-			kick(o.schedKick)
-			return cur, true, nil
-		}
-	}
-	if err != nil {
-		// The job is stored as SUBMITTED; recovery queues it on the next
-		// start and the scheduler loop retries meanwhile.
-		o.log.Warn("queue after submit failed; the job stays SUBMITTED until retried", "job", stored.ID, "err", err)
-		return stored, true, nil
-	}
 	kick(o.schedKick)
-	return queued, true, nil
+	return stored, true, nil
 }
 
 func (o *Orchestrator) anyBackendFits(ctx context.Context, t backends.Task) error {

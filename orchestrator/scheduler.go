@@ -156,7 +156,7 @@ type slot struct {
 }
 
 // claimBatch is how many ready jobs one scheduling round reserves.
-const claimBatch = 500
+const claimBatch = 64
 
 // schedule places ready jobs: higher priority first; within a priority, the
 // owner with the fewest placed jobs next (fair share), oldest job first;
@@ -208,7 +208,7 @@ func (o *Orchestrator) schedule(ctx context.Context) {
 			}
 		}
 	}()
-	for round := 0; round < 20 && room() && ctx.Err() == nil; round++ {
+	for round := 0; round < 50 && room() && ctx.Err() == nil; round++ {
 		var skip []string
 		for owner, u := range usage {
 			q := o.cfg.Quotas.For(owner)
@@ -659,12 +659,10 @@ func (o *Orchestrator) apply(ctx context.Context, j *Job, st backends.Status) {
 		o.progress(ctx, j, st.Progress, st.Message)
 	case backends.TaskCompleted:
 		if j.State == StateQueued {
-			r, err := o.markRunning(ctx, j, st)
-			if err != nil {
-				o.logCommit("mark running", j, err)
-				return
-			}
-			j = r
+			// Started and finished between two polls: RUNNING and
+			// COMPLETED, both events, in one transaction.
+			o.runAndComplete(ctx, j, st)
+			return
 		}
 		_, err = o.transition(ctx, j, StateCompleted, events.JobCompleted, "completed", func(n *Job) {
 			n.Progress = 100
@@ -716,6 +714,45 @@ func (o *Orchestrator) markRunning(ctx context.Context, j *Job, st backends.Stat
 			a.StartedAt = n.StartedAt
 		}
 	})
+}
+
+// runAndComplete stores QUEUED -> RUNNING -> COMPLETED with both events in
+// one transaction.
+func (o *Orchestrator) runAndComplete(ctx context.Context, j *Job, st backends.Status) {
+	now := o.now()
+	n := j.Clone()
+	n.State = StateRunning
+	n.StartedAt = now
+	if !st.StartedAt.IsZero() {
+		n.StartedAt = st.StartedAt.UTC()
+	}
+	if a := n.openAttempt(); a != nil {
+		a.StartedAt = n.StartedAt
+	}
+	ev1, err := o.newEvent(n, events.JobRunning, StateQueued, "started on "+j.Backend)
+	if err != nil {
+		o.log.Error("complete: event", "job", j.ID, "err", err)
+		return
+	}
+	n.State = StateCompleted
+	n.Progress = 100
+	n.Result = st.Result
+	n.Error = ""
+	n.FinishedAt = endTime(st, now)
+	closeAttempt(n, StateCompleted, "completed", n.FinishedAt)
+	ev2, err := o.newEvent(n, events.JobCompleted, StateRunning, "completed")
+	if err != nil {
+		o.log.Error("complete: event", "job", j.ID, "err", err)
+		return
+	}
+	n.Version = j.Version + 1
+	n.UpdatedAt = now
+	o.stampLease(n)
+	if err := o.store.UpdateJob(ctx, n, j.Version, []events.Event{ev1, ev2}); err != nil {
+		o.logCommit("complete", j, err)
+		return
+	}
+	kick(o.outboxKick)
 }
 
 func (o *Orchestrator) overWallTime(j *Job) bool {
