@@ -21,48 +21,95 @@ import (
 )
 
 // killable is a store a test can cut off, as if the replica's process died
-// or lost the database: every call after kill fails.
+// or lost the database: every call after kill fails. Calls hold gate's read
+// lock, so kill can wait for the calls in flight and then look at what the
+// replica holds, knowing it will write nothing more.
 type killable struct {
 	orchestrator.Store
+	gate sync.RWMutex
 	dead atomic.Bool
+}
+
+// enter admits one store call; the caller runs the returned release when
+// the call is done.
+func (k *killable) enter() (release func(), err error) {
+	k.gate.RLock()
+	if k.dead.Load() {
+		k.gate.RUnlock()
+		return nil, errKilled
+	}
+	return k.gate.RUnlock, nil
+}
+
+// killIf stops every store call, and once none is in flight calls decide;
+// if decide returns true the replica is dead from then on, otherwise it
+// goes on as if nothing happened.
+func (k *killable) killIf(decide func() bool) bool {
+	k.gate.Lock()
+	defer k.gate.Unlock()
+	if decide() {
+		k.dead.Store(true)
+	}
+	return k.dead.Load()
+}
+
+func (k *killable) ClaimReady(ctx context.Context, holder string, now, until time.Time, limit int, skipOwners []string) ([]*orchestrator.Job, error) {
+	release, err := k.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return k.Store.ClaimReady(ctx, holder, now, until, limit, skipOwners)
 }
 
 var errKilled = errors.New("replica killed by the test")
 
 func (k *killable) CreateJob(ctx context.Context, j *orchestrator.Job, evs []events.Event) (*orchestrator.Job, bool, error) {
-	if k.dead.Load() {
-		return nil, false, errKilled
+	release, err := k.enter()
+	if err != nil {
+		return nil, false, err
 	}
+	defer release()
 	return k.Store.CreateJob(ctx, j, evs)
 }
 func (k *killable) GetJob(ctx context.Context, id string) (*orchestrator.Job, error) {
-	if k.dead.Load() {
-		return nil, errKilled
+	release, err := k.enter()
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	return k.Store.GetJob(ctx, id)
 }
 func (k *killable) ListJobs(ctx context.Context, q orchestrator.ListQuery) (orchestrator.Page, error) {
-	if k.dead.Load() {
-		return orchestrator.Page{}, errKilled
+	release, err := k.enter()
+	if err != nil {
+		return orchestrator.Page{}, err
 	}
+	defer release()
 	return k.Store.ListJobs(ctx, q)
 }
 func (k *killable) UpdateJob(ctx context.Context, j *orchestrator.Job, prev int64, evs []events.Event) error {
-	if k.dead.Load() {
-		return errKilled
+	release, err := k.enter()
+	if err != nil {
+		return err
 	}
+	defer release()
 	return k.Store.UpdateJob(ctx, j, prev, evs)
 }
 func (k *killable) RenewLeases(ctx context.Context, holder string, until time.Time) (int, error) {
-	if k.dead.Load() {
-		return 0, errKilled
+	release, err := k.enter()
+	if err != nil {
+		return 0, err
 	}
+	defer release()
 	return k.Store.RenewLeases(ctx, holder, until)
 }
 func (k *killable) PendingOutbox(ctx context.Context, limit int) ([]orchestrator.OutboxRecord, error) {
-	if k.dead.Load() {
-		return nil, errKilled
+	release, err := k.enter()
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	return k.Store.PendingOutbox(ctx, limit)
 }
 
@@ -156,37 +203,31 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 	var heldIDs map[string]bool
 	go func() {
 		defer close(killed)
-		// Wait until a fifth of the jobs are done and replica a holds
-		// placed jobs, then kill it.
-		for ctx.Err() == nil {
-			done := terminal()
-			if done >= n {
-				break // too late: the check below reports it
-			}
-			if done >= n/5 {
-				held, err := reader.FollowedJobs(ctx, "replica-a", time.Time{})
-				if err != nil {
-					t.Error(err)
+		// Once a fifth of the jobs are done, kill replica a at a moment
+		// when, with none of its store calls in flight, it holds placed
+		// jobs: from then on only b can finish them.
+		for ctx.Err() == nil && terminal() < n {
+			if terminal() >= n/5 {
+				var held []*orchestrator.Job
+				dead := reps[0].store.killIf(func() bool {
+					var err error
+					if held, err = reader.FollowedJobs(ctx, "replica-a", time.Time{}); err != nil {
+						t.Error(err)
+					}
+					return len(held) > 0
+				})
+				if dead {
+					killedAt = time.Now()
+					heldIDs = map[string]bool{}
+					for _, j := range held {
+						heldIDs[j.ID] = true
+					}
+					heldByA = len(held)
 					return
-				}
-				if len(held) > 0 {
-					break
 				}
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		reps[0].store.dead.Store(true)
-		killedAt = time.Now()
-		// What a holds now, dead, only b can finish.
-		held, err := reader.FollowedJobs(ctx, "replica-a", time.Time{})
-		if err != nil {
-			t.Error(err)
-		}
-		heldIDs = map[string]bool{}
-		for _, j := range held {
-			heldIDs[j.ID] = true
-		}
-		heldByA = len(held)
 	}()
 
 	// Submit through both replicas at once.
