@@ -29,6 +29,9 @@ const (
 // ErrAlertNotFound reports an alert id that is not known.
 var ErrAlertNotFound = errors.New("analytics: alert not found")
 
+// ErrEngineClosed reports use of a closed AlertEngine.
+var ErrEngineClosed = errors.New("analytics: alert engine closed")
+
 // AlertSchema returns the JSON Schema of the alert.* payloads.
 func AlertSchema() *events.Schema {
 	raw, err := schemaFS.ReadFile("schemas/alert.json")
@@ -148,22 +151,33 @@ type ruleState struct {
 // evidence, and a notification to the admins); the alert resolves
 // (alert.resolved) once the value is back past Clear. It is safe for
 // concurrent use.
+//
+// When the Store's driver is an AlertDriver (Memory and SQL are), every
+// change of state (a raise, a resolve, a for-duration starting or ending,
+// an acknowledgement, a silence) is saved before its event is emitted, and
+// NewAlertEngine loads the saved state: a new engine on the same store
+// keeps the open alerts open (it raises no second alert.raised), and keeps
+// the acknowledgements and silences.
 type AlertEngine struct {
 	s     *Store
+	ad    AlertDriver // nil: state in memory only
 	rules []Rule
 	cfg   AlertConfig
 
 	mu     sync.Mutex
+	closed bool
 	state  map[string]*ruleState
 	alerts []*Alert
 }
 
-// NewAlertEngine checks the rules and returns an engine.
-func NewAlertEngine(s *Store, rules []Rule, cfg *AlertConfig) (*AlertEngine, error) {
+// NewAlertEngine checks the rules, loads the saved alert state from the
+// Store's driver (when it is an AlertDriver) and returns an engine.
+func NewAlertEngine(ctx context.Context, s *Store, rules []Rule, cfg *AlertConfig) (*AlertEngine, error) {
 	if s == nil {
 		return nil, errors.New("analytics: alert engine store is nil")
 	}
 	e := &AlertEngine{s: s, state: map[string]*ruleState{}}
+	e.ad, _ = s.d.(AlertDriver)
 	if cfg != nil {
 		e.cfg = *cfg
 	}
@@ -211,7 +225,71 @@ func NewAlertEngine(s *Store, rules []Rule, cfg *AlertConfig) (*AlertEngine, err
 		e.rules = append(e.rules, r)
 		e.state[r.Name] = &ruleState{}
 	}
+	if err := e.load(ctx); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// load restores the saved alerts and rule states; alerts past Keep are
+// dropped from the driver too.
+func (e *AlertEngine) load(ctx context.Context) error {
+	if e.ad == nil {
+		return nil
+	}
+	as, rs, err := e.ad.LoadAlerts(ctx)
+	if err != nil {
+		return fmt.Errorf("analytics: load alert state: %w", err)
+	}
+	var drop []string
+	for i := range as {
+		if v := e.victimLocked(); v >= 0 {
+			drop = append(drop, e.alerts[v].ID)
+			e.alerts = append(e.alerts[:v], e.alerts[v+1:]...)
+		}
+		e.alerts = append(e.alerts, &as[i])
+	}
+	for _, a := range e.alerts {
+		if st := e.state[a.Rule]; st != nil && a.State == "firing" {
+			st.firing = a // rules removed since keep their alerts listed only
+		}
+	}
+	for _, r := range rs {
+		if st := e.state[r.Rule]; st != nil {
+			st.breachSince, st.silenced = r.BreachSince, r.SilencedUntil
+		}
+	}
+	if len(drop) > 0 {
+		if err := e.ad.SaveAlerts(ctx, AlertChange{Drop: drop}); err != nil {
+			return fmt.Errorf("analytics: drop old alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// saveLocked stores c when the driver keeps alert state; e.mu is held, so
+// saves happen in the order of the changes.
+func (e *AlertEngine) saveLocked(ctx context.Context, c AlertChange) error {
+	if e.ad == nil {
+		return nil
+	}
+	if err := e.ad.SaveAlerts(ctx, c); err != nil {
+		return fmt.Errorf("analytics: save alert state: %w", err)
+	}
+	return nil
+}
+
+func (st *ruleState) saved(rule string) RuleState {
+	return RuleState{Rule: rule, BreachSince: st.breachSince, SilencedUntil: st.silenced}
+}
+
+// Close stops the engine: Evaluate, Acknowledge and Silence then return
+// ErrEngineClosed and nothing more is saved. The Store stays open.
+func (e *AlertEngine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	return nil
 }
 
 // Rules returns the engine's rules.
@@ -264,6 +342,12 @@ func (e *AlertEngine) value(r Rule, res *Result) (float64, bool, error) {
 
 // Evaluate runs every rule once at the engine's Now.
 func (e *AlertEngine) Evaluate(ctx context.Context) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return ErrEngineClosed
+	}
 	now := e.cfg.Now().UTC()
 	var errs []error
 	for _, r := range e.rules {
@@ -290,7 +374,12 @@ func (e *AlertEngine) Evaluate(ctx context.Context) error {
 
 func (e *AlertEngine) step(ctx context.Context, r Rule, v float64, now time.Time, ev Evidence) error {
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrEngineClosed
+	}
 	st := e.state[r.Name]
+	next := *st // applied once saved
 	breach := v > r.Threshold
 	clear := v < r.Clear
 	if r.Below {
@@ -298,30 +387,56 @@ func (e *AlertEngine) step(ctx context.Context, r Rule, v float64, now time.Time
 	}
 	var out events.Type
 	var a Alert
+	var c AlertChange
+	victim := -1
 	switch {
 	case st.firing == nil && breach:
-		if st.breachSince.IsZero() {
-			st.breachSince = now
+		if next.breachSince.IsZero() {
+			next.breachSince = now
 		}
-		if now.Sub(st.breachSince) >= r.For && !now.Before(st.silenced) {
+		if now.Sub(next.breachSince) >= r.For && !now.Before(next.silenced) {
 			al := &Alert{ID: uuid.NewString(), Rule: r.Name, Kind: r.Kind, Metric: r.Metric, State: "firing", Value: v, Threshold: r.Threshold, RaisedAt: now, Evidence: ev}
-			if !st.silenced.IsZero() {
-				t := st.silenced
+			if !next.silenced.IsZero() {
+				t := next.silenced
 				al.SilencedUntil = &t
 			}
-			st.firing = al
-			e.keepLocked(al)
+			next.firing = al
 			out, a = TypeAlertRaised, *al
+			if victim = e.victimLocked(); victim >= 0 {
+				c.Drop = []string{e.alerts[victim].ID}
+			}
 		}
 	case st.firing == nil:
-		st.breachSince = time.Time{}
+		next.breachSince = time.Time{}
 	case clear:
-		al := st.firing
+		a = *st.firing
 		t := now
-		al.State, al.ResolvedAt, al.Value, al.Evidence = "resolved", &t, v, ev
-		st.firing, st.breachSince = nil, time.Time{}
-		out, a = TypeAlertResolved, *al
+		a.State, a.ResolvedAt, a.Value, a.Evidence = "resolved", &t, v, ev
+		next.firing, next.breachSince = nil, time.Time{}
+		out = TypeAlertResolved
 	}
+	if out != "" {
+		c.Alerts = []Alert{a}
+	}
+	if !next.breachSince.Equal(st.breachSince) {
+		c.Rules = []RuleState{next.saved(r.Name)}
+	}
+	if len(c.Alerts)+len(c.Rules) > 0 {
+		if err := e.saveLocked(ctx, c); err != nil {
+			e.mu.Unlock()
+			return err // nothing changed: the next evaluation tries again
+		}
+	}
+	switch out {
+	case TypeAlertRaised:
+		if victim >= 0 {
+			e.alerts = append(e.alerts[:victim], e.alerts[victim+1:]...)
+		}
+		e.alerts = append(e.alerts, next.firing)
+	case TypeAlertResolved:
+		*st.firing = a
+	}
+	*st = next
 	silenced := now.Before(st.silenced)
 	e.mu.Unlock()
 	if out == "" {
@@ -362,18 +477,18 @@ func (e *AlertEngine) emit(ctx context.Context, t events.Type, a Alert, silenced
 	return errors.Join(errs...)
 }
 
-func (e *AlertEngine) keepLocked(a *Alert) {
-	e.alerts = append(e.alerts, a)
-	if len(e.alerts) <= e.cfg.Keep {
-		return
+// victimLocked returns the index of the alert to forget before one more is
+// added (the oldest resolved, else the oldest), or -1 while under Keep.
+func (e *AlertEngine) victimLocked() int {
+	if len(e.alerts) < e.cfg.Keep {
+		return -1
 	}
 	for i, x := range e.alerts {
 		if x.State == "resolved" {
-			e.alerts = append(e.alerts[:i], e.alerts[i+1:]...)
-			return
+			return i
 		}
 	}
-	e.alerts = e.alerts[1:]
+	return 0
 }
 
 // Alerts returns copies of the alerts, newest first; open keeps only the
@@ -401,42 +516,71 @@ func (e *AlertEngine) find(id string) (*Alert, error) {
 	return nil, fmt.Errorf("%w: %q", ErrAlertNotFound, id)
 }
 
-// Acknowledge records that by has seen alert id.
-func (e *AlertEngine) Acknowledge(id, by string) (Alert, error) {
+// Acknowledge records (and saves) that by has seen alert id.
+func (e *AlertEngine) Acknowledge(ctx context.Context, id, by string) (Alert, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		return Alert{}, ErrEngineClosed
+	}
 	a, err := e.find(id)
 	if err != nil {
 		return Alert{}, err
 	}
 	if !a.Acknowledged {
+		n := *a
 		t := e.cfg.Now().UTC()
-		a.Acknowledged, a.AckedBy, a.AckedAt = true, by, &t
+		n.Acknowledged, n.AckedBy, n.AckedAt = true, by, &t
+		if err := e.saveLocked(ctx, AlertChange{Alerts: []Alert{n}}); err != nil {
+			return Alert{}, err
+		}
+		*a = n
 	}
 	return *a, nil
 }
 
 // Silence mutes the rule of alert id until until: it raises no alert and
 // notifies no one meanwhile (a firing alert still resolves).
-func (e *AlertEngine) Silence(id string, until time.Time) (Alert, error) {
+func (e *AlertEngine) Silence(ctx context.Context, id string, until time.Time) (Alert, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		return Alert{}, ErrEngineClosed
+	}
 	a, err := e.find(id)
 	if err != nil {
 		return Alert{}, err
 	}
 	u := until.UTC()
-	e.state[a.Rule].silenced = u
-	a.SilencedUntil = &u
+	n := *a
+	n.SilencedUntil = &u
+	c := AlertChange{Alerts: []Alert{n}}
+	st := e.state[a.Rule]
+	if st != nil {
+		rs := st.saved(a.Rule)
+		rs.SilencedUntil = u
+		c.Rules = []RuleState{rs}
+	}
+	if err := e.saveLocked(ctx, c); err != nil {
+		return Alert{}, err
+	}
+	if st != nil {
+		st.silenced = u
+	}
+	*a = n
 	return *a, nil
 }
 
-// Run evaluates every interval until ctx is done.
+// Run evaluates every interval until ctx is done or the engine is closed.
 func (e *AlertEngine) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := e.Evaluate(ctx); err != nil && ctx.Err() == nil {
+		err := e.Evaluate(ctx)
+		if errors.Is(err, ErrEngineClosed) {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Warn("alert evaluation", "err", err)
 		}
 		select {

@@ -19,7 +19,7 @@ func TestAlertLifecycle(t *testing.T) {
 	cat := &events.Catalogue{}
 	analytics.RegisterAlertEvents(cat)
 	var published, notified []events.Event
-	eng, err := analytics.NewAlertEngine(s, []analytics.Rule{{
+	eng, err := analytics.NewAlertEngine(ctx, s, []analytics.Rule{{
 		Name: "queue-surge", Kind: analytics.KindThreshold, Metric: analytics.MetricQueueDepth, Agg: analytics.AggMax,
 		Step: time.Minute, Window: 10 * time.Minute, Threshold: 50, Clear: 30, For: 2 * time.Minute,
 	}}, &analytics.AlertConfig{
@@ -70,15 +70,15 @@ func TestAlertLifecycle(t *testing.T) {
 	if len(all) != 1 || all[0].State != "resolved" {
 		t.Fatalf("alerts = %+v", all)
 	}
-	a, err := eng.Acknowledge(all[0].ID, "admin")
+	a, err := eng.Acknowledge(ctx, all[0].ID, "admin")
 	if err != nil || !a.Acknowledged || a.AckedBy != "admin" {
 		t.Fatalf("Acknowledge = %+v, %v", a, err)
 	}
-	if _, err := eng.Acknowledge("nope", "admin"); !errors.Is(err, analytics.ErrAlertNotFound) {
+	if _, err := eng.Acknowledge(ctx, "nope", "admin"); !errors.Is(err, analytics.ErrAlertNotFound) {
 		t.Fatalf("Acknowledge(nope) = %v", err)
 	}
 	// Silenced: a new surge raises nothing until the silence ends.
-	if _, err := eng.Silence(all[0].ID, t0.Add(time.Hour)); err != nil {
+	if _, err := eng.Silence(ctx, all[0].ID, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 10; i < 16; i++ {
@@ -100,6 +100,7 @@ func TestAlertLifecycle(t *testing.T) {
 }
 
 func TestAlertRulesAreChecked(t *testing.T) {
+	ctx := context.Background()
 	s, _ := analytics.New(analytics.NewMemory(), nil)
 	for _, r := range []analytics.Rule{
 		{Kind: analytics.KindThreshold, Metric: analytics.MetricQueueDepth},
@@ -108,7 +109,7 @@ func TestAlertRulesAreChecked(t *testing.T) {
 		{Name: "x", Kind: analytics.KindThreshold, Metric: analytics.MetricQueueDepth, Threshold: 10, Clear: 20},
 		{Name: "x", Kind: analytics.KindThreshold, Metric: analytics.MetricQueueDepth, Step: time.Millisecond},
 	} {
-		if _, err := analytics.NewAlertEngine(s, []analytics.Rule{r}, nil); err == nil {
+		if _, err := analytics.NewAlertEngine(ctx, s, []analytics.Rule{r}, nil); err == nil {
 			t.Errorf("rule %+v accepted", r)
 		}
 	}
@@ -121,7 +122,7 @@ func TestAnomalyRuleFiresOnDrop(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	now := t0
 	s, _ := analytics.New(analytics.NewMemory(), &analytics.Config{Now: func() time.Time { return now }})
-	eng, err := analytics.NewAlertEngine(s, []analytics.Rule{{Name: "gpu-drop", Kind: analytics.KindAnomaly, Metric: analytics.MetricGPUUtilization,
+	eng, err := analytics.NewAlertEngine(ctx, s, []analytics.Rule{{Name: "gpu-drop", Kind: analytics.KindAnomaly, Metric: analytics.MetricGPUUtilization,
 		Filter: analytics.Labels{Backend: "sim"}, Window: 2 * time.Hour, Threshold: 6, Clear: 6, Detector: analytics.DetectorConfig{Direction: analytics.Down}}},
 		&analytics.AlertConfig{Now: func() time.Time { return now }})
 	if err != nil {

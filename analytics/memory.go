@@ -20,6 +20,8 @@ type seriesKey struct {
 type Memory struct {
 	mu     sync.RWMutex
 	series [3]map[seriesKey][]Bucket
+	alerts map[string][]byte // alert id -> JSON
+	rules  map[string]RuleState
 }
 
 // NewMemory returns an empty Memory driver.
@@ -126,12 +128,13 @@ func (m *Memory) DeleteBefore(ctx context.Context, res Resolution, t time.Time) 
 	return n, nil
 }
 
-// Close implements Driver; it drops the samples.
+// Close implements Driver; it drops the samples and the alert state.
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range m.series {
 		m.series[i] = map[seriesKey][]Bucket{}
 	}
+	m.alerts, m.rules = nil, nil
 	return nil
 }

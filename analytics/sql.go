@@ -35,8 +35,9 @@ type SQLConfig struct {
 }
 
 // SQL is the Driver on a database/sql handle (SQLite or PostgreSQL): raw
-// points in <prefix>raw, minute and hour buckets in <prefix>rollup, and its
-// own forward-only migrations in <prefix>migrations. Times are stored as
+// points in <prefix>raw, minute and hour buckets in <prefix>rollup, the
+// alert state (AlertDriver) in <prefix>alerts and <prefix>alert_rules, and
+// its own forward-only migrations in <prefix>migrations. Times are stored as
 // Unix nanoseconds. It does not close the handle it was given.
 type SQL struct {
 	db      *sql.DB
@@ -72,6 +73,21 @@ CREATE TABLE IF NOT EXISTS {p}rollup (
 	PRIMARY KEY (res, metric, agent, backend, usr, ts)
 );
 CREATE INDEX IF NOT EXISTS {p}rollup_res_metric_ts ON {p}rollup (res, metric, ts)`,
+	// 2: the AlertEngine's state (AlertDriver): alerts as JSON documents
+	// and the per-rule state.
+	`CREATE TABLE IF NOT EXISTS {p}alerts (
+	id TEXT PRIMARY KEY,
+	rule TEXT NOT NULL,
+	state TEXT NOT NULL,
+	raised_at BIGINT NOT NULL,
+	doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {p}alerts_raised_at ON {p}alerts (raised_at);
+CREATE TABLE IF NOT EXISTS {p}alert_rules (
+	rule TEXT PRIMARY KEY,
+	breach_since BIGINT NOT NULL,
+	silenced_until BIGINT NOT NULL
+)`,
 }
 
 // SchemaVersion is the number of migrations the SQL driver applies.

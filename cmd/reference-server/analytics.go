@@ -150,7 +150,7 @@ func (s *server) startAnalytics(ctx context.Context) error {
 		return err
 	}
 	log := s.log.With("component", "alerts")
-	as.alerts, err = analytics.NewAlertEngine(as.store, s.alertRules(), &analytics.AlertConfig{
+	as.alerts, err = analytics.NewAlertEngine(ctx, as.store, s.alertRules(), &analytics.AlertConfig{
 		Logger: log,
 		Publish: func(ctx context.Context, e events.Event) error {
 			return s.bus.Publish(ctx, analytics.TopicAlerts, e)
@@ -241,7 +241,7 @@ func (s *server) handleAckAlert(w http.ResponseWriter, r *http.Request, u *user)
 	if eng == nil {
 		return
 	}
-	a, err := eng.Acknowledge(r.PathValue("id"), u.Name)
+	a, err := eng.Acknowledge(r.Context(), r.PathValue("id"), u.Name)
 	if errors.Is(err, analytics.ErrAlertNotFound) {
 		s.writeError(w, r, notFound("alert", r.PathValue("id")))
 		return
@@ -278,7 +278,7 @@ func (s *server) handleSilenceAlert(w http.ResponseWriter, r *http.Request, u *u
 		s.writeError(w, r, badRequest("duration", "duration = %q: want a positive duration up to %v", body.Duration, maxSilence))
 		return
 	}
-	a, err := eng.Silence(r.PathValue("id"), time.Now().Add(d))
+	a, err := eng.Silence(r.Context(), r.PathValue("id"), time.Now().Add(d))
 	if errors.Is(err, analytics.ErrAlertNotFound) {
 		s.writeError(w, r, notFound("alert", r.PathValue("id")))
 		return
