@@ -175,12 +175,17 @@ func (s *server) startAnalytics(ctx context.Context) error {
 	return nil
 }
 
-// stopAnalytics stops the sampler; it runs before the event consumers
+// stopAnalytics stops the sampler and the alert engine; it runs before the event consumers
 // (and the PostgreSQL handle the series may share with them) close.
 func (s *server) stopAnalytics() {
 	if as := s.an; as != nil && as.cancel != nil {
 		as.cancel()
 		as.wg.Wait()
+		// No alert change is saved after this, so none can reach a store
+		// that is about to close.
+		if as.alerts != nil {
+			_ = as.alerts.Close()
+		}
 	}
 }
 
