@@ -328,10 +328,16 @@ type recorder struct {
 	msgs   []*message.Message
 	closed int
 	block  chan struct{} // when non-nil, Publish waits for it
+	// entered, when non-nil, receives a value as Publish starts waiting on
+	// block.
+	entered chan struct{}
 }
 
 func (r *recorder) Publish(topic string, msgs ...*message.Message) error {
 	if r.block != nil {
+		if r.entered != nil {
+			r.entered <- struct{}{}
+		}
 		<-r.block
 	}
 	r.mu.Lock()
@@ -504,15 +510,14 @@ func TestBusClose(t *testing.T) {
 }
 
 func TestBusCloseDoesNotWaitForBlockedPublish(t *testing.T) {
-	rec := &recorder{block: make(chan struct{})}
+	rec := &recorder{block: make(chan struct{}), entered: make(chan struct{}, 1)}
 	bus := events.NewBus(rec, nil, nil)
-	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		close(started)
 		done <- bus.Publish(context.Background(), events.TopicJobs, newEvent(t, events.JobSubmitted, "job-1", "SUBMITTED", 1))
 	}()
-	<-started
+	// Close only once the Publish is in flight, blocked in the transport.
+	<-rec.entered
 	closed := make(chan error, 1)
 	go func() { closed <- bus.Close() }()
 	select {
