@@ -401,26 +401,37 @@ func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, u *user)
 	writeJSON(w, http.StatusOK, out)
 }
 
-// handleCancel serves POST /api/v1/jobs/{id}/cancel with an optional body
-// {"reason": "..."}.
-func (s *server) handleCancel(w http.ResponseWriter, r *http.Request, u *user) {
+// cancelReason reads the optional {"reason": "..."} body of a cancel
+// request and returns what to record: "cancelled by <user>[: reason]". On
+// bad input it writes the error and returns false.
+func (s *server) cancelReason(w http.ResponseWriter, r *http.Request, u *user) (string, bool) {
 	var req cancelRequest
 	if err := decodeBody(w, r, &req, true); err != nil {
 		s.writeError(w, r, err)
-		return
+		return "", false
 	}
 	if len(req.Reason) > maxReasonLen {
 		s.writeError(w, r, badRequest("reason", "reason is %d characters long; at most %d", len(req.Reason), maxReasonLen))
+		return "", false
+	}
+	reason := "cancelled by " + u.Name
+	if req.Reason != "" {
+		reason += ": " + req.Reason
+	}
+	return reason, true
+}
+
+// handleCancel serves POST /api/v1/jobs/{id}/cancel with an optional body
+// {"reason": "..."}.
+func (s *server) handleCancel(w http.ResponseWriter, r *http.Request, u *user) {
+	reason, ok := s.cancelReason(w, r, u)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
 	if _, err := s.ownedJob(r.Context(), u, id); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	reason := "cancelled by " + u.Name
-	if req.Reason != "" {
-		reason += ": " + req.Reason
 	}
 	j, err := s.orch.Cancel(r.Context(), id, reason)
 	if err != nil {

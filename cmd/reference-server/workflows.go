@@ -421,23 +421,14 @@ func (s *server) handleRunEvents(w http.ResponseWriter, r *http.Request, u *user
 }
 
 func (s *server) handleCancelRun(w http.ResponseWriter, r *http.Request, u *user) {
-	var req cancelRequest
-	if err := decodeBody(w, r, &req, true); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(req.Reason) > maxReasonLen {
-		s.writeError(w, r, badRequest("reason", "reason is %d characters long; at most %d", len(req.Reason), maxReasonLen))
+	reason, ok := s.cancelReason(w, r, u)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
 	if _, err := s.ownedRun(r.Context(), u, id); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	reason := "cancelled by " + u.Name
-	if req.Reason != "" {
-		reason += ": " + req.Reason
 	}
 	run, err := s.wf.eng.Cancel(r.Context(), id, reason)
 	if err != nil {
